@@ -1,0 +1,42 @@
+"""`canaria`: one console script, subcommands registered by each area.
+
+Every module listed in ``COMMAND_MODULES`` exposes ``register(subparsers) -> None`` and sets
+``func=callable(args) -> int`` on the parsers it adds. Registration modules import nothing
+heavy at import time, so `canaria --help` and `canaria serve` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES: tuple[str, ...] = (
+    # Add one line per area; each module owns its subcommands.
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canaria",
+        description="Serve ONNX models and roll them out progressively on Kubernetes.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

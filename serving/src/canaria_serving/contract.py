@@ -1,0 +1,141 @@
+"""The serving contract: everything another component may rely on.
+
+The operator, the router, the Helm chart's dashboards and alerts all build on these names.
+This module must stay small and import nothing heavy: the operator imports it.
+Changing a name here is a breaking change of the metrics/pod contract.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- network -----------------------------------------------------------------------------
+SERVING_PORT: Final = 8080  # HTTP: V2, V1, /predict, health and /metrics on one port
+ROUTER_PORT: Final = 8080
+OPERATOR_METRICS_PORT: Final = 8000
+OPERATOR_HEALTH_PORT: Final = 8081
+
+# --- HTTP paths --------------------------------------------------------------------------
+PATH_LIVE: Final = "/healthz"
+PATH_READY: Final = "/readyz"
+PATH_METRICS: Final = "/metrics"
+PATH_V2_LIVE: Final = "/v2/health/live"
+PATH_V2_READY: Final = "/v2/health/ready"
+PATH_PREDICT: Final = "/predict"
+PATH_PREDICT_BATCH: Final = "/predict_batch"
+
+
+def v2_infer_path(model: str) -> str:
+    return f"/v2/models/{model}/infer"
+
+
+def v1_predict_path(model: str) -> str:
+    return f"/v1/models/{model}:predict"
+
+
+# --- environment (settings of `canaria serve`, as pods receive them) -----------------------
+ENV_PREFIX: Final = "CANARIA_"
+ENV_MODEL_PATH: Final = "CANARIA_MODEL_PATH"
+ENV_MODEL_NAME: Final = "CANARIA_MODEL_NAME"
+ENV_MODEL_VERSION: Final = "CANARIA_MODEL_VERSION"
+ENV_TRACK: Final = "CANARIA_TRACK"
+ENV_HOST: Final = "CANARIA_HOST"
+ENV_PORT: Final = "CANARIA_PORT"
+ENV_WORKERS: Final = "CANARIA_WORKERS"
+ENV_MAX_BATCH_SIZE: Final = "CANARIA_MAX_BATCH_SIZE"
+ENV_MAX_BATCH_DELAY_MS: Final = "CANARIA_MAX_BATCH_DELAY_MS"
+ENV_PAYLOAD_LOG_PATH: Final = "CANARIA_PAYLOAD_LOG_PATH"
+ENV_PAYLOAD_LOG_SAMPLE_RATE: Final = "CANARIA_PAYLOAD_LOG_SAMPLE_RATE"
+
+# --- tracks ------------------------------------------------------------------------------
+TRACK_STABLE: Final = "stable"
+TRACK_CANARY: Final = "canary"
+TRACKS: Final = (TRACK_STABLE, TRACK_CANARY)
+
+# --- pod labels and annotations (set by the operator, read by the router and Prometheus) ---
+LABEL_MODEL: Final = "canaria.dev/model"  # the ModelDeployment's name
+LABEL_TRACK: Final = "canaria.dev/track"
+LABEL_VERSION: Final = "canaria.dev/version"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"  # "serving" | "router"
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+ANNOTATION_SCRAPE: Final = "prometheus.io/scrape"
+ANNOTATION_SCRAPE_PORT: Final = "prometheus.io/port"
+ANNOTATION_SCRAPE_PATH: Final = "prometheus.io/path"
+
+# --- Prometheus metric names (without the _total/_bucket suffixes prometheus-client adds) ---
+# Label names. `model` is the served model name, `version` the model version,
+# `track` stable|canary. Prometheus adds `namespace` and `pod` from service discovery.
+L_MODEL: Final = "model"
+L_VERSION: Final = "version"
+L_TRACK: Final = "track"
+L_PROTOCOL: Final = "protocol"  # v2 | v1 | predict
+L_CODE: Final = "code"  # HTTP status code as a string
+L_CLASS: Final = "class"
+L_FEATURE: Final = "feature"
+L_RESULT: Final = "result"
+
+MODEL_LABELS: Final = (L_MODEL, L_VERSION, L_TRACK)
+
+# counter {model,version,track,protocol,code}
+M_REQUESTS: Final = "canaria_requests"
+# histogram {model,version,track,protocol}: whole request, parse to response
+M_REQUEST_DURATION: Final = "canaria_request_duration_seconds"
+# histogram {model,version,track}: the onnxruntime call only
+M_INFERENCE_DURATION: Final = "canaria_inference_duration_seconds"
+# histogram {model,version,track}: rows per onnxruntime call
+M_BATCH_SIZE: Final = "canaria_batch_size"
+# counter {model,version,track,class}: predicted class per row (classifiers)
+M_PREDICTIONS: Final = "canaria_predictions"
+# histogram {model,version,track}: predicted value per row (regressors), PREDICTION_BUCKETS
+M_PREDICTION_VALUE: Final = "canaria_prediction_value"
+# gauge {model,version,track,feature}: PSI of the recent inputs vs the training reference
+M_INPUT_DRIFT: Final = "canaria_input_drift_psi"
+# counter {model,version,track}: rows that entered the input-drift window
+M_INPUT_ROWS: Final = "canaria_input_rows"
+# gauge {model,version,track,sha256}: always 1; which model a pod serves
+M_MODEL_INFO: Final = "canaria_model_info"
+# gauge {model,version,track}: 1 once loaded and warmed up
+M_MODEL_READY: Final = "canaria_model_ready"
+
+# Router metrics (canaria route). `model` here is the ModelDeployment name.
+# counter {model,track,code}
+M_ROUTER_REQUESTS: Final = "canaria_router_requests"
+# histogram {model,track}
+M_ROUTER_DURATION: Final = "canaria_router_request_duration_seconds"
+# counter {model,result}: result = agree | disagree | error  (shadow / mirrored requests)
+M_SHADOW_COMPARISONS: Final = "canaria_shadow_comparisons"
+# gauge {model,track}: the weight the router applies now
+M_ROUTER_WEIGHT: Final = "canaria_router_weight"
+
+# Latency buckets (seconds): fine below 10 ms, where a tabular model lives.
+LATENCY_BUCKETS: Final = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+BATCH_SIZE_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+def _prediction_buckets() -> tuple[float, ...]:
+    """Model-independent buckets so canary and stable regressors are comparable.
+
+    Symmetric, log-spaced (2 per decade from 1e-3 to 1e6) plus zero.
+    """
+    pos: list[float] = []
+    for exp in range(-3, 6):
+        pos.extend((1.0 * 10**exp, 3.0 * 10**exp))
+    pos.append(1e6)
+    neg = [-v for v in reversed(pos)]
+    return (*neg, 0.0, *pos)
+
+
+PREDICTION_BUCKETS: Final = _prediction_buckets()
+
+# Cardinality bounds
+MAX_CLASS_LABELS: Final = 50  # more classes than this are counted under class="__other__"
+MAX_FEATURE_LABELS: Final = 100  # drift is exported for the first N features only
+OTHER_CLASS: Final = "__other__"
+
+# ONNX metadata_props key under which `canaria package` stores the model card (JSON)
+ONNX_METADATA_KEY: Final = "canaria.model_card"
