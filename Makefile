@@ -1,0 +1,45 @@
+# The two commands a newcomer needs are `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup system-deps dev-cluster lint test test-fast demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed system-deps
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+# Builds (once per machine, cached under ~/.cache/canaria) the real Kubernetes control plane,
+# etcd, kwok, Prometheus, kubectl and helm from their Go modules.
+dev-cluster: setup
+	canaria dev-cluster build
+
+lint: setup
+	ruff check .
+	mypy
+	lint-imports
+
+test: setup dev-cluster lint
+	pytest
+
+# Unit tests only: no dev cluster.
+test-fast: setup
+	CANARIA_SKIP_CLUSTER=1 pytest -m "not cluster"
+
+demo: setup
+	canaria demo
+
+bench: setup
+	python bench/serving_bench.py
+
+clean:
+	canaria dev-cluster down || true
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
