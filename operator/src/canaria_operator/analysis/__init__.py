@@ -1,0 +1,1 @@
+"""Canary analysis: metric providers, PromQL templates, statistics and verdicts."""

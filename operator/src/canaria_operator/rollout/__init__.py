@@ -1,0 +1,55 @@
+"""The rollout state machine (pure): observed state + spec + analysis + now -> decision."""
+
+from canaria_operator.rollout.actions import (
+    Action,
+    ClearActionAnnotation,
+    CreateCanary,
+    Decision,
+    EmitEvent,
+    PromoteCanary,
+    RecordHistory,
+    ReplaceStable,
+    RestorePrevious,
+    ScaleDown,
+    SetTraffic,
+)
+from canaria_operator.rollout.machine import analysis_due, decide, next_analysis_at
+from canaria_operator.rollout.model import (
+    CanaryPods,
+    ManualAction,
+    Observed,
+    PauseCause,
+    Phase,
+    RolloutSpec,
+    RolloutState,
+    Stage,
+    Step,
+    Strategy,
+)
+
+__all__ = [
+    "Action",
+    "CanaryPods",
+    "ClearActionAnnotation",
+    "CreateCanary",
+    "Decision",
+    "EmitEvent",
+    "ManualAction",
+    "Observed",
+    "PauseCause",
+    "Phase",
+    "PromoteCanary",
+    "RecordHistory",
+    "ReplaceStable",
+    "RestorePrevious",
+    "RolloutSpec",
+    "RolloutState",
+    "ScaleDown",
+    "SetTraffic",
+    "Stage",
+    "Step",
+    "Strategy",
+    "analysis_due",
+    "decide",
+    "next_analysis_at",
+]

@@ -1,0 +1,322 @@
+"""Table-driven scenarios for the rollout state machine."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from canaria_operator.analysis.result import Verdict
+from canaria_operator.rollout import (
+    CanaryPods,
+    CreateCanary,
+    ManualAction,
+    PauseCause,
+    Phase,
+    PromoteCanary,
+    RestorePrevious,
+    RolloutSpec,
+    ScaleDown,
+    SetTraffic,
+    Stage,
+    Step,
+    Strategy,
+    reasons,
+)
+from tests.rollout.helpers import Sim
+
+S, F, N, E = Verdict.SUCCESSFUL, Verdict.FAILED, Verdict.INCONCLUSIVE, Verdict.ERROR
+SPEC = RolloutSpec(steps=(Step(weight=10), Step(weight=50)), failure_threshold=2)
+
+
+def started(spec: RolloutSpec = SPEC) -> Sim:
+    sim = Sim(spec=spec)
+    sim.tick()  # first version becomes stable
+    sim.target = "v2"
+    sim.tick()
+    return sim
+
+
+def phase_of(sim: Sim) -> Phase:
+    return sim.state.phase
+
+
+def weights(sim: Sim) -> list[int]:
+    return [a.canary_weight for a in sim.actions if isinstance(a, SetTraffic)]
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "phase", "reason", "weight_trace"),
+    [
+        ([S, S], Phase.PROMOTED, reasons.PROMOTED, [10, 50]),
+        ([S, N, N, S], Phase.PROMOTED, reasons.PROMOTED, [10, 50]),
+        ([N, N, N, N], Phase.PROGRESSING, reasons.WAITING_FOR_ANALYSIS, [10]),
+        ([F, F], Phase.ROLLED_BACK, reasons.ANALYSIS_FAILED, [10, 0]),
+        ([S, F, F], Phase.ROLLED_BACK, reasons.ANALYSIS_FAILED, [10, 50, 0]),
+        ([F, S, F, S], Phase.PROMOTED, reasons.PROMOTED, [10, 50]),
+        ([F, N, F], Phase.ROLLED_BACK, reasons.ANALYSIS_FAILED, [10, 0]),
+        ([E, E, E], Phase.PAUSED, reasons.ANALYSIS_ERRORING, [10]),
+        ([E, E, S, S], Phase.PROMOTED, reasons.PROMOTED, [10, 50]),
+    ],
+)
+def test_canary_rounds(
+    verdicts: list[Verdict], phase: Phase, reason: str, weight_trace: list[int]
+) -> None:
+    sim = started()
+    sim.ready()
+    for v in verdicts:
+        sim.round(v)
+    assert phase_of(sim) is phase, sim.state.message
+    assert sim.state.reason == reason
+    assert weights(sim) == weight_trace
+    if phase is Phase.ROLLED_BACK:
+        assert sim.state.canary_weight == 0
+        assert "consecutive failed checks" in sim.state.message
+
+
+def test_no_traffic_before_canary_ready_and_deadline_rollback_names_reason() -> None:
+    sim = started(SPEC.model_copy(update={"progress_deadline": timedelta(minutes=2)}))
+    sim.pods = CanaryPods(desired=1, ready=0, reason="Init:Error: sha256 mismatch")
+    d = sim.tick(advance=timedelta(minutes=1))
+    assert sim.state.stage is Stage.WAITING
+    assert not d.analysis_due
+    assert "sha256 mismatch" in sim.state.message
+    assert d.requeue_after == timedelta(minutes=1)
+    sim.tick(advance=timedelta(minutes=1))
+    assert phase_of(sim) is Phase.ROLLED_BACK
+    assert sim.state.reason == reasons.PROGRESS_DEADLINE_EXCEEDED
+    assert "sha256 mismatch" in sim.state.message
+    assert weights(sim) == []  # it never received traffic
+
+
+def test_crash_loop_after_ready_holds_then_rolls_back() -> None:
+    sim = started(SPEC.model_copy(update={"progress_deadline": timedelta(minutes=3)}))
+    sim.ready()
+    sim.tick()
+    sim.pods = CanaryPods(desired=1, ready=0, reason="CrashLoopBackOff")
+    for _ in range(8):
+        sim.round(S)  # passing checks cannot advance a canary without Ready pods
+    assert phase_of(sim) is Phase.ROLLED_BACK
+    assert "CrashLoopBackOff" in sim.state.message
+    assert weights(sim) == [10, 0]
+
+
+def test_promotion_swaps_roles_keeps_previous_warm_and_abort_restores_it() -> None:
+    spec = SPEC.model_copy(update={"scale_down_delay": timedelta(minutes=5)})
+    sim = started(spec)
+    sim.ready()
+    sim.round(S)
+    d = sim.round(S)
+    promote = [a for a in d.actions if isinstance(a, PromoteCanary)]
+    assert promote == [PromoteCanary(version="v2", previous_version="v1")]
+    assert (sim.state.stable_version, sim.state.previous_version) == ("v2", "v1")
+    d = sim.tick(action=ManualAction.ABORT, advance=timedelta(minutes=1))
+    assert RestorePrevious(version="v1", demoted_version="v2") in d.actions
+    assert (sim.state.stable_version, sim.state.phase) == ("v1", Phase.ROLLED_BACK)
+    # still rolled back on the next reconcile: the spec asks for v2 but v2 was rolled back
+    d = sim.tick(advance=timedelta(minutes=5))
+    assert ScaleDown(track="canary", version="v2") in d.actions
+    assert phase_of(sim) is Phase.ROLLED_BACK
+
+
+def test_previous_scaled_down_after_delay() -> None:
+    sim = started(SPEC.model_copy(update={"successful_checks_per_step": 1}))
+    sim.ready()
+    sim.round(S)
+    sim.round(S)
+    d = sim.tick(advance=SPEC.scale_down_delay - timedelta(seconds=1))
+    assert d.actions == ()
+    assert d.requeue_after == timedelta(seconds=1)
+    d = sim.tick(advance=timedelta(seconds=1))
+    assert d.actions == (ScaleDown(track="previous", version="v1"),)
+    assert sim.state.previous_version is None
+    assert sim.tick(action=ManualAction.ABORT).state.phase is Phase.PROMOTED  # nothing warm
+
+
+@pytest.mark.parametrize(
+    ("action", "phase_before", "expect_phase", "ignored"),
+    [
+        (ManualAction.PAUSE, Phase.PROGRESSING, Phase.PAUSED, False),
+        (ManualAction.RESUME, Phase.PROGRESSING, Phase.PROGRESSING, True),
+        (ManualAction.PROMOTE, Phase.PROGRESSING, Phase.PROMOTED, False),
+        (ManualAction.ABORT, Phase.PROGRESSING, Phase.ROLLED_BACK, False),
+        (ManualAction.RETRY, Phase.PROGRESSING, Phase.PROGRESSING, True),
+    ],
+)
+def test_manual_actions(
+    action: ManualAction, phase_before: Phase, expect_phase: Phase, ignored: bool
+) -> None:
+    sim = started()
+    sim.ready()
+    sim.tick()
+    assert phase_of(sim) is phase_before
+    d = sim.tick(action=action)
+    assert d.actions[0].kind == "ClearActionAnnotation"
+    assert phase_of(sim) is expect_phase
+    assert any(getattr(a, "reason", "") == reasons.ACTION_IGNORED for a in d.actions) is ignored
+
+
+def test_pause_holds_and_resume_continues_and_failures_still_roll_back() -> None:
+    sim = started()
+    sim.ready()
+    sim.tick(action=ManualAction.PAUSE)
+    sim.round(S)
+    sim.round(S)
+    assert phase_of(sim) is Phase.PAUSED
+    assert weights(sim) == [10]
+    sim.tick(action=ManualAction.RESUME)
+    assert phase_of(sim) is Phase.PROGRESSING
+    assert weights(sim) == [10, 50]  # the successes counted while paused let it move on
+    sim2 = started()
+    sim2.ready()
+    sim2.tick(action=ManualAction.PAUSE)
+    sim2.round(F)
+    sim2.round(F)
+    assert phase_of(sim2) is Phase.ROLLED_BACK
+
+
+def test_promote_refused_without_ready_canary() -> None:
+    sim = started()
+    d = sim.tick(action=ManualAction.PROMOTE)
+    assert phase_of(sim) is Phase.PROGRESSING
+    assert "no Ready pods" in d.actions[-1].message  # type: ignore[union-attr]
+
+
+def test_retry_restarts_from_first_step() -> None:
+    sim = started()
+    sim.ready()
+    sim.round(F)
+    sim.round(F)
+    assert phase_of(sim) is Phase.ROLLED_BACK
+    sim.tick(advance=timedelta(hours=1))  # canary scaled down meanwhile
+    d = sim.tick(action=ManualAction.RETRY)
+    assert "CreateCanary" in sim.kinds(d)
+    assert sim.state.reason in (reasons.RETRYING, reasons.STEP_ADVANCED)
+    assert sim.state.canary_weight == 10  # pods still reported Ready
+    sim.round(S)
+    sim.round(S)
+    assert phase_of(sim) is Phase.PROMOTED
+
+
+def test_step_pause_duration_and_until_resumed() -> None:
+    spec = RolloutSpec(
+        steps=(
+            Step(weight=10, pause=timedelta(minutes=5)),
+            Step(weight=50, pause_until_resumed=True),
+        )
+    )
+    sim = started(spec)
+    sim.ready()
+    sim.round(S)
+    assert sim.state.canary_weight == 10
+    assert sim.state.reason == reasons.STEP_PAUSE
+    sim.tick(advance=timedelta(minutes=5))
+    assert sim.state.canary_weight == 50
+    sim.round(S)
+    assert (sim.state.phase, sim.state.paused_by) == (Phase.PAUSED, PauseCause.STEP)
+    sim.tick(action=ManualAction.RESUME)
+    assert phase_of(sim) is Phase.PROMOTED
+
+
+def test_shadow_then_steps() -> None:
+    sim = started(SPEC.model_copy(update={"strategy": Strategy.SHADOW, "mirror_percent": 30}))
+    sim.ready()
+    sim.tick()
+    assert (sim.state.stage, sim.state.canary_weight, sim.state.mirror_percent) == (
+        Stage.SHADOW,
+        0,
+        30,
+    )
+    sim.round(F)
+    sim.round(S)
+    assert sim.state.stage is Stage.STEPS
+    assert sim.state.mirror_percent == 0
+    sim.round(S)
+    sim.round(S)
+    assert phase_of(sim) is Phase.PROMOTED
+    assert weights(sim) == [0, 10, 50]
+
+
+def test_blue_green_full_size_preview_then_swap() -> None:
+    sim = started(RolloutSpec(strategy=Strategy.BLUE_GREEN, steps=()))
+    assert any(isinstance(a, CreateCanary) and a.full_size for a in sim.actions)
+    sim.pods = CanaryPods(desired=3, ready=2)
+    sim.tick()
+    assert sim.state.stage is Stage.WAITING  # full size required before preview
+    sim.pods = CanaryPods(desired=3, ready=3)
+    sim.tick()
+    assert (sim.state.stage, sim.state.mirror_percent) == (Stage.PREVIEW, 100)
+    d = sim.round(S)
+    assert any(isinstance(a, PromoteCanary) for a in d.actions)
+    assert weights(sim) == [0]  # 0 until the swap, then the canary IS stable
+
+
+def test_new_version_supersedes_running_rollout() -> None:
+    sim = started()
+    sim.ready()
+    sim.tick()
+    sim.target = "v3"
+    d = sim.tick()
+    kinds = sim.kinds(d)
+    assert kinds.index("SetTraffic") < kinds.index("CreateCanary")
+    assert sim.state.canary_version == "v3"
+    assert any(getattr(a, "result", "") == "Superseded" for a in d.actions)
+
+
+def test_spec_reverted_to_stable_rolls_back() -> None:
+    sim = started()
+    sim.ready()
+    sim.tick()
+    sim.target = "v1"
+    sim.tick()
+    assert (sim.state.phase, sim.state.reason) == (Phase.ROLLED_BACK, reasons.SPEC_REVERTED)
+
+
+def test_immediate_replaces_in_place() -> None:
+    sim = Sim(spec=RolloutSpec(strategy=Strategy.IMMEDIATE))
+    sim.tick()
+    sim.target = "v2"
+    d = sim.tick()
+    assert sim.kinds(d)[0] == "ReplaceStable"
+    assert sim.state.stable_version == "v2"
+
+
+def test_old_rounds_are_ignored() -> None:
+    sim = started()
+    sim.ready()
+    sim.round(S)  # now at step 2
+    from tests.rollout.helpers import check
+
+    stale = check(F, sim.state.step_started_at)  # type: ignore[arg-type]
+    from canaria_operator.rollout import Observed, decide
+
+    d = decide(
+        Observed(target_version="v2", state=sim.state, canary=sim.pods), sim.spec, [stale], sim.now
+    )
+    assert d.state == sim.state
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"steps": (Step(weight=50), Step(weight=10))}, "increase"),
+        ({"steps": ()}, "at least one step"),
+        ({"failure_threshold": 0}, "failure_threshold"),
+        ({"mirror_percent": 101}, "mirror_percent"),
+        ({"analysis_interval": timedelta(0)}, "analysisInterval"),
+    ],
+)
+def test_invalid_specs_name_the_field(update: dict[str, object], field: str) -> None:
+    data = RolloutSpec().model_dump() | update
+    with pytest.raises(ValidationError, match=field):
+        RolloutSpec.model_validate(data)
+
+
+def test_state_round_trips_through_status_json() -> None:
+    sim = started()
+    sim.ready()
+    sim.round(S)
+    dumped = sim.state.model_dump(by_alias=True, mode="json")
+    assert "canaryWeight" in dumped
+    assert type(sim.state).model_validate(dumped) == sim.state
