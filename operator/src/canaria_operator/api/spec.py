@@ -1,0 +1,192 @@
+"""``spec`` of a ModelDeployment (mirrors crds/modeldeployment.yaml field by field)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from canaria_operator.api.base import ApiModel
+
+__all__ = [
+    "Analysis",
+    "Autoscaling",
+    "Batching",
+    "BuiltinMetrics",
+    "CustomCheck",
+    "EnvVar",
+    "ErrorRateCheck",
+    "HTTPRouteRef",
+    "LatencyP99Check",
+    "MaxPsiCheck",
+    "ModelDeploymentSpec",
+    "ModelRef",
+    "PayloadLog",
+    "ResourceList",
+    "Resources",
+    "Rollout",
+    "RolloutStep",
+    "SecretRef",
+    "Serving",
+    "ShadowAgreementCheck",
+    "Traffic",
+]
+
+StrategyName = Literal["Canary", "BlueGreen", "Shadow", "Immediate"]
+RouterName = Literal["Builtin", "GatewayAPI", "Replicas"]
+
+
+class SecretRef(ApiModel):
+    name: str
+
+
+class ModelRef(ApiModel):
+    uri: str
+    version: str
+    sha256: str | None = None
+    name: str | None = None
+    credentials_secret_ref: SecretRef | None = None
+
+
+class Autoscaling(ApiModel):
+    max_replicas: int
+    min_replicas: int = 1
+    target_cpu_utilization_percentage: int = Field(
+        default=70, alias="targetCPUUtilizationPercentage"
+    )
+
+
+class ResourceList(ApiModel):
+    cpu: str | None = None
+    memory: str | None = None
+
+
+class Requests(ResourceList):
+    cpu: str | None = "100m"
+    memory: str | None = "256Mi"
+
+
+class Resources(ApiModel):
+    requests: Requests = Field(default_factory=Requests)
+    limits: ResourceList | None = None
+
+
+class Batching(ApiModel):
+    max_batch_size: int = 1
+    max_delay_ms: float = 1.0
+
+
+class PayloadLog(ApiModel):
+    sample_rate: float = 0.0
+
+
+class EnvVar(ApiModel):
+    name: str
+    value: str = ""
+
+
+class Serving(ApiModel):
+    replicas: int | None = None
+    autoscaling: Autoscaling | None = None
+    resources: Resources = Field(default_factory=Resources)
+    workers: int = 1
+    batching: Batching = Field(default_factory=Batching)
+    payload_log: PayloadLog = Field(default_factory=PayloadLog)
+    image: str | None = None
+    env: tuple[EnvVar, ...] = ()
+
+    @property
+    def fixed_replicas(self) -> int:
+        """Pods per track when not autoscaled (CRD: 1 when neither field is set)."""
+        if self.autoscaling is not None:
+            return self.autoscaling.min_replicas
+        return 1 if self.replicas is None else self.replicas
+
+
+class RolloutStep(ApiModel):
+    weight: int
+    pause: str | None = None
+    pause_until_resumed: bool = False
+
+
+class HTTPRouteRef(ApiModel):
+    name: str
+    namespace: str | None = None
+
+
+class Traffic(ApiModel):
+    router: RouterName = "Builtin"
+    sticky_header: str | None = None
+    mirror_percent: int = 100
+    http_route_ref: HTTPRouteRef | None = None
+
+
+class ErrorRateCheck(ApiModel):
+    max: float = 0.01
+    confidence: float = 0.95
+
+
+class LatencyP99Check(ApiModel):
+    max_ms: float | None = None
+    max_ratio: float | None = 1.5
+
+
+class MaxPsiCheck(ApiModel):
+    max_psi: float = 0.2
+
+
+class InputDriftCheck(MaxPsiCheck):
+    max_psi: float = 0.25
+
+
+class ShadowAgreementCheck(ApiModel):
+    min: float = 0.95
+
+
+class BuiltinMetrics(ApiModel):
+    error_rate: ErrorRateCheck | None = None
+    latency_p99: LatencyP99Check | None = None
+    prediction_drift: MaxPsiCheck | None = None
+    shadow_agreement: ShadowAgreementCheck | None = None
+    input_drift: InputDriftCheck | None = None
+
+
+def _default_metrics() -> BuiltinMetrics:
+    return BuiltinMetrics(error_rate=ErrorRateCheck(), latency_p99=LatencyP99Check())
+
+
+class CustomCheck(ApiModel):
+    name: str
+    query: str
+    min: float | None = None
+    max: float | None = None
+
+
+class Analysis(ApiModel):
+    prometheus_url: str | None = None
+    min_requests: int = 50
+    metrics: BuiltinMetrics = Field(default_factory=_default_metrics)
+    custom: tuple[CustomCheck, ...] = ()
+
+
+def _default_steps() -> tuple[RolloutStep, ...]:
+    return (RolloutStep(weight=10), RolloutStep(weight=25), RolloutStep(weight=50))
+
+
+class Rollout(ApiModel):
+    strategy: StrategyName = "Canary"
+    steps: tuple[RolloutStep, ...] = Field(default_factory=_default_steps)
+    analysis_interval: str = "30s"
+    failure_threshold: int = 2
+    successful_checks_per_step: int = 1
+    error_threshold: int = 3
+    progress_deadline: str = "10m"
+    scale_down_delay: str = "5m"
+    traffic: Traffic = Field(default_factory=Traffic)
+    analysis: Analysis = Field(default_factory=Analysis)
+
+
+class ModelDeploymentSpec(ApiModel):
+    model: ModelRef
+    serving: Serving = Field(default_factory=Serving)
+    rollout: Rollout = Field(default_factory=Rollout)
