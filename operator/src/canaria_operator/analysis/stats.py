@@ -1,0 +1,82 @@
+"""Statistics of canary analysis (pure).
+
+Error rates: each request either fails (5xx) or not, so over one window the canary's and the
+stable's error counts are binomial. ``two_proportion_z`` is the pooled two-proportion z-test,
+one-sided (H1: the canary's error proportion is higher). A fixed threshold alone either misses
+a canary that doubles a small error rate or fails canaries on noise at low traffic; the test
+asks "is the difference larger than chance at this sample size?" and is combined with a minimum
+effect size so that huge traffic does not make a 0.01 % difference "significant".
+
+Prediction drift: the Population Stability Index between two distributions of counts (classes
+or histogram buckets): PSI = sum((a_i - e_i) * ln(a_i / e_i)) over proportions, with a small
+epsilon for empty bins. Rule of thumb: < 0.1 same, 0.1-0.25 moderate shift, > 0.25 major.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+__all__ = ["ZTest", "bucket_counts", "normal_sf", "psi", "two_proportion_z"]
+
+
+class ZTest:
+    """Result of a one-sided two-proportion z-test."""
+
+    __slots__ = ("p_value", "rate_a", "rate_b", "z")
+
+    def __init__(self, z: float, p_value: float, rate_a: float, rate_b: float) -> None:
+        self.z, self.p_value, self.rate_a, self.rate_b = z, p_value, rate_a, rate_b
+
+    def __repr__(self) -> str:
+        return (
+            f"ZTest(z={self.z:.3f}, p={self.p_value:.4g}, a={self.rate_a:.4g}, b={self.rate_b:.4g})"
+        )
+
+
+def normal_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def two_proportion_z(fail_a: float, n_a: float, fail_b: float, n_b: float) -> ZTest:
+    """One-sided pooled z-test that proportion a (canary) exceeds proportion b (stable)."""
+    if n_a <= 0 or n_b <= 0:
+        raise ValueError("both samples need at least one observation")
+    if not (0 <= fail_a <= n_a and 0 <= fail_b <= n_b):
+        raise ValueError("failures must be between 0 and the sample size")
+    pa, pb = fail_a / n_a, fail_b / n_b
+    pooled = (fail_a + fail_b) / (n_a + n_b)
+    var = pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)
+    if var <= 0.0:  # no failures at all (or only failures): no evidence either way
+        return ZTest(0.0, 0.5 if pa == pb else (0.0 if pa > pb else 1.0), pa, pb)
+    z = (pa - pb) / math.sqrt(var)
+    return ZTest(z, normal_sf(z), pa, pb)
+
+
+def psi(expected: Mapping[str, float], actual: Mapping[str, float], eps: float = 1e-4) -> float:
+    """Population Stability Index of ``actual`` (canary) against ``expected`` (stable)."""
+    keys = sorted(set(expected) | set(actual))
+    te = sum(max(v, 0.0) for v in expected.values())
+    ta = sum(max(v, 0.0) for v in actual.values())
+    if te <= 0 or ta <= 0:
+        raise ValueError("both distributions need positive counts")
+    total = 0.0
+    for k in keys:
+        e = max(max(expected.get(k, 0.0), 0.0) / te, eps)
+        a = max(max(actual.get(k, 0.0), 0.0) / ta, eps)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def bucket_counts(cumulative: Mapping[str, float]) -> dict[str, float]:
+    """Per-bucket counts from Prometheus' cumulative ``le`` buckets ({"0.5": 3, "+Inf": 9})."""
+    items: Sequence[tuple[float, str, float]] = sorted(
+        (float(le), le, v) for le, v in cumulative.items()
+    )
+    out: dict[str, float] = {}
+    prev = 0.0
+    for _, le, value in items:
+        out[le] = max(value - prev, 0.0)  # counter resets inside the window can go negative
+        prev = max(value, prev)
+    return out
