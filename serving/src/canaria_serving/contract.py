@@ -98,6 +98,8 @@ M_INPUT_ROWS: Final = "canaria_input_rows"
 M_MODEL_INFO: Final = "canaria_model_info"
 # gauge {model,version,track}: 1 once loaded and warmed up
 M_MODEL_READY: Final = "canaria_model_ready"
+# counter {model,version,track}: payload-log records dropped (queue full); never blocks requests
+M_PAYLOAD_LOG_DROPPED: Final = "canaria_payload_log_dropped"
 
 # Router metrics (canaria route). `model` here is the ModelDeployment name.
 # counter {model,track,code}

@@ -1,0 +1,179 @@
+"""Request decoding and response encoding for V2, V1 and the simple ``/predict`` API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from canaria_serving.runtime.model import ModelRuntime
+from canaria_serving.server.errors import BadRequest
+from canaria_serving.server.validation import Limits, describe, to_tensor
+
+__all__ = [
+    "V2Request",
+    "decode_json",
+    "decode_v2",
+    "encode_json",
+    "encode_v2",
+    "records_to_matrix",
+]
+
+_DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def decode_json(body: bytes) -> Any:
+    if not body:
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON body: {exc}") from None
+
+
+def encode_json(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=_DUMPS_OPTS, default=_default)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray | np.generic):
+        return obj.tolist()
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+class V2Request:
+    __slots__ = ("feeds", "id", "outputs", "rows")
+
+    def __init__(
+        self, feeds: dict[str, np.ndarray], outputs: list[str] | None, id_: str | None, rows: int
+    ) -> None:
+        self.feeds = feeds
+        self.outputs = outputs
+        self.id = id_
+        self.rows = rows
+
+
+def _expect_object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def decode_v2(body: Any, runtime: ModelRuntime, limits: Limits) -> V2Request:
+    req = _expect_object(body, "the request body")
+    inputs = req.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise BadRequest("'inputs' must be a non-empty list of tensors")
+    feeds: dict[str, np.ndarray] = {}
+    for item in inputs:
+        tensor = _expect_object(item, "each entry of 'inputs'")
+        name = tensor.get("name")
+        spec = runtime.input_by_name.get(name) if isinstance(name, str) else None
+        if spec is None:
+            expected = ", ".join(describe(s) for s in runtime.inputs)
+            raise BadRequest(f"unknown input {name!r}; the model's inputs are {expected}")
+        if name in feeds:
+            raise BadRequest(f"input {name!r} is given twice")
+        for key in ("shape", "datatype", "data"):
+            if key not in tensor:
+                raise BadRequest(f"input {name!r}: missing {key!r}")
+        feeds[spec.name] = to_tensor(
+            spec, tensor["data"], tensor["shape"], tensor["datatype"], limits
+        )
+    missing = [describe(s) for s in runtime.inputs if s.name not in feeds]
+    if missing:
+        raise BadRequest(f"missing input(s) {', '.join(missing)}")
+    rows = {a.shape[0] for a in feeds.values() if a.ndim}
+    if len(rows) > 1:
+        raise BadRequest(f"inputs disagree on the number of rows: {sorted(rows)}")
+    outputs = _requested_outputs(req.get("outputs"), runtime)
+    request_id = req.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("'id' must be a string")
+    return V2Request(feeds, outputs, request_id, rows.pop() if rows else 1)
+
+
+def _requested_outputs(value: Any, runtime: ModelRuntime) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadRequest("'outputs' must be a list of {\"name\": ...} objects")
+    names: list[str] = []
+    for item in value:
+        name = _expect_object(item, "each entry of 'outputs'").get("name")
+        if name not in runtime.output_by_name:
+            raise BadRequest(
+                f"unknown output {name!r}; the model's outputs are "
+                + ", ".join(runtime.output_names)
+            )
+        names.append(name)
+    return names or None
+
+
+def encode_v2(
+    runtime: ModelRuntime, request_id: str | None, names: list[str], outputs: list[np.ndarray]
+) -> bytes:
+    tensors = []
+    for name, arr in zip(names, outputs, strict=True):
+        spec = runtime.output_by_name[name]
+        data: Any = arr.reshape(-1)
+        if data.dtype.kind in "OUS":
+            data = data.tolist()
+        tensors.append(
+            {"name": name, "datatype": spec.datatype, "shape": list(arr.shape), "data": data}
+        )
+    response: dict[str, Any] = {
+        "model_name": runtime.name,
+        "model_version": runtime.version,
+        "outputs": tensors,
+    }
+    if request_id is not None:
+        response["id"] = request_id
+    return encode_json(response)
+
+
+def _record(record: Any, runtime: ModelRuntime, index: int | None) -> Any:
+    where = "features" if index is None else f"instance {index}"
+    if isinstance(record, dict):
+        unknown = [k for k in record if k not in runtime.feature_index]
+        if unknown:
+            raise BadRequest(
+                f"{where}: unknown feature(s) {unknown[:5]}; expected {runtime.feature_names}"
+            )
+        missing = [n for n in runtime.feature_names if n not in record]
+        if missing:
+            raise BadRequest(f"{where}: missing feature(s) {missing[:10]}")
+        return [record[n] for n in runtime.feature_names]
+    if isinstance(record, list):
+        if len(record) != runtime.n_features:
+            raise BadRequest(
+                f"{where}: {len(record)} values, the model expects {runtime.n_features} "
+                f"features ({_preview(runtime.feature_names)})"
+            )
+        return record
+    raise BadRequest(f"{where}: expected a list of values or an object of named features")
+
+
+def _preview(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+
+def records_to_matrix(
+    records: list[Any], runtime: ModelRuntime, limits: Limits, single: bool = False
+) -> np.ndarray:
+    """Records (lists in feature order, or objects by feature name) -> the model's 2-D input."""
+    spec = runtime.single
+    if spec is None or runtime.n_features is None:
+        raise BadRequest(
+            "this model does not take one [rows, features] input; use the V2 endpoint "
+            f"/v2/models/{runtime.name}/infer"
+        )
+    if not records:
+        raise BadRequest("at least one instance is required")
+    if len(records) > limits.max_rows:
+        raise BadRequest(f"{len(records)} instances is more than the limit of {limits.max_rows}")
+    rows = [_record(r, runtime, None if single else i) for i, r in enumerate(records)]
+    return to_tensor(spec, rows, [len(rows), runtime.n_features], spec.datatype, limits)

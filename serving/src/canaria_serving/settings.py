@@ -1,0 +1,54 @@
+"""Settings of `canaria serve`: environment variables with the ``CANARIA_`` prefix.
+
+Pods receive them as ``CANARIA_MODEL_PATH``, ``CANARIA_PORT``, ... (names in
+:mod:`canaria_serving.contract`); command-line flags override them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from canaria_serving import contract
+
+__all__ = ["ServeSettings"]
+
+
+class ServeSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=contract.ENV_PREFIX, extra="ignore", frozen=True, protected_namespaces=()
+    )
+
+    model_path: Path
+    model_name: str | None = Field(
+        None, description="default: the model card's name, else the file stem"
+    )
+    model_version: str | None = Field(None, description="default: the card's version, else '1'")
+    track: Literal["stable", "canary"] = contract.TRACK_STABLE
+    host: str = "127.0.0.1"
+    port: int = Field(contract.SERVING_PORT, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    # micro-batching of concurrent single-row requests; 1 = off (the measured winner here)
+    max_batch_size: int = Field(1, ge=1, le=4096)
+    max_batch_delay_ms: float = Field(1.0, ge=0.0, le=1000.0)
+    payload_log_path: Path | None = None
+    payload_log_sample_rate: float = Field(1.0, ge=0.0, le=1.0)
+    payload_log_queue: int = Field(10_000, ge=1)
+    # request limits and input policy
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(100_000, ge=1)
+    allow_non_finite: bool = False  # NaN/Inf in numeric inputs are rejected by default
+    # requests with at most this many rows run on the event loop; bigger ones in a thread
+    inline_rows: int = Field(64, ge=0)
+    intra_op_threads: int = Field(
+        1, ge=0, description="onnxruntime threads per call; 0 = all cores"
+    )
+    drift_window: int = Field(5_000, ge=10)
+    drift_min_rows: int = Field(50, ge=1)
+    drift_interval_s: float = Field(5.0, gt=0)
+    graceful_timeout_s: float = Field(30.0, ge=0)
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "info"
