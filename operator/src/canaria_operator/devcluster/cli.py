@@ -1,0 +1,104 @@
+"""``canaria dev-cluster build|up|down|status|env`` (registration only; work is lazy-imported)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .gobuild import BuildError, ensure_built
+    from .versions import COMPONENTS
+
+    try:
+        dirs = ensure_built(COMPONENTS)
+    except BuildError as exc:
+        print(f"canaria dev-cluster build: {exc}")
+        return 2
+    for name, folder in dirs.items():
+        print(f"{name}: {folder}")
+    return 0
+
+
+def _exports(env: dict[str, str]) -> str:
+    import shlex
+
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
+
+
+def _up(args: argparse.Namespace) -> int:
+    from .cluster import ClusterError, up
+    from .gobuild import BuildError
+
+    try:
+        cluster = up(nodes=args.nodes)
+    except (BuildError, ClusterError) as exc:
+        print(f"canaria dev-cluster up: {exc}")
+        return 2
+    print(f"dev cluster is up: API {cluster.api_server}, Prometheus {cluster.prometheus_url}")
+    print(f'kubeconfig: {cluster.kubeconfig}   (use: eval "$(canaria dev-cluster env)")')
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from .cluster import down
+
+    print("dev cluster stopped and removed" if down() else "no dev cluster was up")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from .cluster import load
+
+    cluster = load()
+    if cluster is None:
+        print("no dev cluster is up (run `canaria dev-cluster up`)")
+        return 3
+    rows = cluster.status()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        for r in rows:
+            state = "running" if r.running else "NOT RUNNING (crashed or stopped)"
+            print(f"{r.name:<24} pid {r.pid!s:<8} {state:<34} log {r.log}")
+        print(f"API {cluster.api_server}  Prometheus {cluster.prometheus_url}")
+    return 0 if all(r.running for r in rows) else 1
+
+
+def _env(args: argparse.Namespace) -> int:
+    from .cluster import load
+
+    cluster = load()
+    if cluster is None:
+        print("# no dev cluster is up (run `canaria dev-cluster up`)")
+        return 3
+    print(_exports(cluster.env()))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dev-cluster",
+        help="a local Kubernetes control plane (no Docker) for development and tests",
+        description=(
+            "Build (once, cached under ~/.cache/canaria/testbin) and run kube-apiserver, "
+            "controller-manager, scheduler, etcd, kwok fake nodes, Prometheus and a local pod "
+            "runner on 127.0.0.1."
+        ),
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs.add_parser("build", help="build the binaries (what CI calls)").set_defaults(func=_build)
+    up = verbs.add_parser("up", help="start the cluster (idempotent; restarts crashed parts)")
+    up.add_argument("--nodes", type=int, default=3, help="fake nodes (default 3)")
+    up.set_defaults(func=_up)
+    verbs.add_parser("down", help="stop everything and remove the state").set_defaults(func=_down)
+    status = verbs.add_parser("status", help="what runs (exit 1 if a component crashed)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+    verbs.add_parser("env", help="print export lines (KUBECONFIG, PATH, ...)").set_defaults(
+        func=_env
+    )
