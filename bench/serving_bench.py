@@ -1,0 +1,367 @@
+"""Side-by-side serving benchmark: `canaria serve` vs a naive FastAPI server vs KServe.
+
+    .venv/bin/python bench/serving_bench.py [--duration 10] [--connections 16] [--skip-kserve]
+
+One worker each, the same load generator (wrk, Debian package `wrk`, POST bodies through a Lua
+script), 16 connections, the same ONNX model: the seeds' RandomForestClassifier(n_estimators=100,
+max_depth=10) on 20 features from make_classification, converted with skl2onnx (zipmap off).
+KServe (PyPI `kserve`) is installed into its own venv under ~/.cache/canaria/bench-venv so its
+pins never touch the project venv. Servers run one after the other (never concurrently) on
+127.0.0.1; the machine's load average is printed with every run, since a shared 2-core machine
+skews absolute figures (ratios within one run are the meaningful part).
+
+Prints req/s, p50, p99 per server/endpoint, the ratios against both baselines, canaria with
+micro-batching on, a 1000-row V2 request against raw onnxruntime in-process, and canaria's RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path.home() / ".cache" / "canaria"
+BENCH_VENV = CACHE / "bench-venv"
+KSERVE_PIN = "kserve==0.21.0"
+ROW = [round(0.1 * i - 1.0, 3) for i in range(20)]
+
+
+@dataclass
+class Result:
+    label: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    load: float
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_model(directory: Path) -> tuple[Path, np.ndarray]:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = make_classification(n_samples=5000, n_features=20, random_state=0)
+    x = x.astype(np.float32)
+    model = RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0).fit(x, y)
+    onx = to_onnx(model, x[:1], options={"zipmap": False}, target_opset=17)
+    path = directory / "rf.onnx"
+    path.write_bytes(onx.SerializeToString())
+    return path, x
+
+
+def ensure_kserve_venv() -> Path:
+    python = BENCH_VENV / "bin" / "python"
+    marker = BENCH_VENV / ".canaria-kserve"
+    if not marker.exists():
+        print(f"creating {BENCH_VENV} with {KSERVE_PIN} (once)...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", KSERVE_PIN, "onnxruntime", "numpy"],
+            check=True,
+        )
+        marker.write_text(KSERVE_PIN)
+    return python
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def lua_script(directory: Path, body: str) -> Path:
+    path = directory / f"post-{abs(hash(body))}.lua"
+    escaped = body.replace("\\", "\\\\").replace("'", "\\'")
+    path.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = '{escaped}'\n"
+    )
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        raise ValueError(f"cannot parse wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def run_wrk(label: str, url: str, body: str, tmp: Path, duration: int, connections: int) -> Result:
+    script = lua_script(tmp, body)
+    # warm-up, then the measured run
+    subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+    )
+    load = os.getloadavg()[0]
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{label}: {errors.group(1)} non-2xx responses\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    result = Result(label, rps, p50, p99, load)
+    print(
+        f"  {label:<44} {rps:>9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+        f"  (load avg {load:.1f})",
+        flush=True,
+    )
+    return result
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+    return rss, hwm
+
+
+def post_json(url: str, body: bytes) -> float:
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=30) as r:
+        r.read()
+    return time.perf_counter() - t0
+
+
+def large_request(port: int, x: np.ndarray, model: Path, repeats: int) -> tuple[float, float]:
+    import onnxruntime as ort
+
+    rows = x[:1000]
+    body = json.dumps(
+        {"inputs": [{"name": "X", "shape": [1000, 20], "datatype": "FP32", "data": rows.tolist()}]}
+    ).encode()
+    url = f"http://127.0.0.1:{port}/v2/models/rf/infer"
+    for _ in range(3):
+        post_json(url, body)
+    server = statistics.median(post_json(url, body) for _ in range(repeats))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # what `canaria serve` uses (its measured best here)
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    raw_times = []
+    for i in range(repeats + 3):
+        t0 = time.perf_counter()
+        session.run(None, {"X": rows})
+        if i >= 3:
+            raw_times.append(time.perf_counter() - t0)
+    return server, statistics.median(raw_times)
+
+
+def canaria_cmd(model: Path, port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "canaria_operator.cli",
+        "serve",
+        str(model),
+        "--name",
+        "rf",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run")
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--skip-kserve", action="store_true", help="no KServe baseline (no venv)")
+    ap.add_argument("--repeats", type=int, default=30, help="1000-row requests to time")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    kserve_python = None if args.skip_kserve else ensure_kserve_venv()
+    d, c = args.duration, args.connections
+    single = json.dumps({"features": ROW})
+    v1 = json.dumps({"instances": [ROW]})
+    v2 = json.dumps({"inputs": [{"name": "X", "shape": [1, 20], "datatype": "FP32", "data": ROW}]})
+    print(
+        f"cpus {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}, {c} connections, "
+        f"{d}s per run, wrk -t1",
+        flush=True,
+    )
+    results: dict[str, Result] = {}
+    with tempfile.TemporaryDirectory(prefix="canaria-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        model, x = build_model(tmp)
+
+        port = free_port()
+        proc = subprocess.Popen(canaria_cmd(model, port))
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+            base = f"http://127.0.0.1:{port}"
+            results["canaria"] = run_wrk(
+                "canaria serve  POST /predict", f"{base}/predict", single, tmp, d, c
+            )
+            results["canaria_v1"] = run_wrk(
+                "canaria serve  POST /v1/models/rf:predict",
+                f"{base}/v1/models/rf:predict",
+                v1,
+                tmp,
+                d,
+                c,
+            )
+            results["canaria_v2"] = run_wrk(
+                "canaria serve  POST /v2/models/rf/infer",
+                f"{base}/v2/models/rf/infer",
+                v2,
+                tmp,
+                d,
+                c,
+            )
+            server_s, raw_s = large_request(port, x, model, args.repeats)
+            rss, hwm = rss_mb(proc.pid)
+        finally:
+            stop(proc)
+
+        batch_results = []
+        for size, delay in ((16, 0.0), (16, 0.5)):
+            port = free_port()
+            proc = subprocess.Popen(
+                canaria_cmd(
+                    model, port, "--max-batch-size", str(size), "--max-batch-delay-ms", str(delay)
+                )
+            )
+            try:
+                wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+                batch_results.append(
+                    run_wrk(
+                        f"canaria serve  /predict batch={size} delay={delay}ms",
+                        f"http://127.0.0.1:{port}/predict",
+                        single,
+                        tmp,
+                        d,
+                        c,
+                    )
+                )
+            finally:
+                stop(proc)
+
+        port = free_port()
+        env = {**os.environ, "NAIVE_MODEL": str(model)}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "naive_server:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=HERE,
+            env=env,
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/docs", proc)
+            results["naive"] = run_wrk(
+                "naive FastAPI  POST /predict",
+                f"http://127.0.0.1:{port}/predict",
+                single,
+                tmp,
+                d,
+                c,
+            )
+        finally:
+            stop(proc)
+
+        if kserve_python is not None:
+            port = free_port()
+            proc = subprocess.Popen(
+                [str(kserve_python), str(HERE / "kserve_server.py"), str(model), str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_ready(f"http://127.0.0.1:{port}/v1/models/rf", proc)
+                results["kserve"] = run_wrk(
+                    "KServe ModelServer  POST /v1/models/rf:predict",
+                    f"http://127.0.0.1:{port}/v1/models/rf:predict",
+                    v1,
+                    tmp,
+                    d,
+                    c,
+                )
+            finally:
+                stop(proc)
+
+    can = results["canaria"]
+    print("\nratios (single-row throughput)")
+    print(
+        f"  canaria /predict vs naive FastAPI: {can.rps / results['naive'].rps:5.2f}x   (target >= 2.5x)"
+    )
+    if "kserve" in results:
+        k = results["kserve"]
+        print(f"  canaria /predict vs KServe V1:     {can.rps / k.rps:5.2f}x   (target >= 4x)")
+        print(f"  canaria V1 vs KServe V1:           {results['canaria_v1'].rps / k.rps:5.2f}x")
+    best_batch = max(batch_results, key=lambda r: r.rps)
+    print(
+        f"  micro-batching best ({best_batch.label.split('  ')[1]}) vs off: {best_batch.rps / can.rps:5.2f}x"
+    )
+    print(f"\ncanaria p99 at {c} connections: {can.p99_ms:.2f} ms (target <= 5 ms)")
+    print(
+        f"1000-row V2 request: {server_s * 1e3:.2f} ms vs raw onnxruntime in-process "
+        f"{raw_s * 1e3:.2f} ms = {server_s / raw_s:.2f}x (target <= 1.5x)"
+    )
+    print(f"canaria RSS after the runs: {rss:.0f} MB (peak {hwm:.0f} MB; target <= 200 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
