@@ -1,0 +1,70 @@
+"""Small helpers for tests against the dev cluster: kubectl/helm runs and polling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class HasEnv(Protocol):
+    def env(self) -> dict[str, str]: ...
+
+
+def attempt(
+    cluster: HasEnv, *argv: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (kubectl, helm, ...) with the cluster's env."""
+    return subprocess.run(
+        list(argv),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=cluster.env(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run(cluster: HasEnv, *argv: str, stdin: str | None = None, timeout: float = 60) -> str:
+    """Run a command with the cluster's env; fail the test on error; returns stdout."""
+    proc = attempt(cluster, *argv, stdin=stdin, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr}")
+    return proc.stdout
+
+
+def kubectl_json(cluster: HasEnv, *argv: str) -> Any:
+    return json.loads(run(cluster, "kubectl", *argv, "-o", "json"))
+
+
+def apply(cluster: HasEnv, manifest: dict[str, Any]) -> None:
+    run(cluster, "kubectl", "apply", "-f", "-", stdin=json.dumps(manifest))
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """Poll ``probe`` until it returns a truthy value; fail with ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def new_namespace(cluster: HasEnv, prefix: str) -> str:
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    run(cluster, "kubectl", "create", "namespace", name)
+    return name
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)

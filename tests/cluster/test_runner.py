@@ -1,0 +1,201 @@
+"""The local pod runner: Canaria pods run as real `canaria` processes on their pod IPs."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from .kube import apply, is_ready, kubectl_json, new_namespace, run, wait_for
+
+pytestmark = pytest.mark.cluster
+
+IMAGE = "ghcr.io/canaria/canaria:dev"
+
+
+def _tiny_model(path: Path) -> None:
+    """y = x + 1 on float rows of 2 features."""
+    one = helper.make_tensor("one", TensorProto.FLOAT, [2], [1.0, 1.0])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+        initializer=[one],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+def _serving_pod(name: str, model_dir: Path, ready_path: str = "/readyz") -> dict[str, Any]:
+    """A pod shaped like the operator's: model copied by an init container into an emptyDir."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {"app": name},
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": "8080",
+                "prometheus.io/path": "/metrics",
+            },
+        },
+        "spec": {
+            "volumes": [
+                {"name": "src", "hostPath": {"path": str(model_dir)}},
+                {"name": "models", "emptyDir": {}},
+            ],
+            "initContainers": [
+                {
+                    "name": "copy-model",
+                    "image": IMAGE,
+                    "command": ["python", "-c"],
+                    "args": ["import shutil; shutil.copy('/src/model.onnx', '/models/tiny.onnx')"],
+                    "volumeMounts": [
+                        {"name": "src", "mountPath": "/src"},
+                        {"name": "models", "mountPath": "/models"},
+                    ],
+                }
+            ],
+            "containers": [
+                {
+                    "name": "serve",
+                    "image": IMAGE,
+                    "args": ["serve", "/models/tiny.onnx", "--name", "tiny", "--host", "0.0.0.0"],
+                    "env": [
+                        {"name": "CANARIA_PORT", "value": "8080"},
+                        {"name": "CANARIA_MODEL_VERSION", "value": "3"},
+                        {"name": "CANARIA_TRACK", "value": "canary"},
+                    ],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"path": ready_path, "port": "http"}},
+                    "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+                }
+            ],
+        },
+    }
+
+
+def _pod(cluster: Any, ns: str, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = kubectl_json(cluster, "get", "pod", name, "-n", ns)
+    return result
+
+
+def _prom_query(url: str, query: str) -> list[dict[str, Any]]:
+    resp = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5)
+    resp.raise_for_status()
+    result: list[dict[str, Any]] = resp.json()["data"]["result"]
+    return result
+
+
+@pytest.fixture
+def namespace(dev_cluster: Any) -> Any:
+    ns = new_namespace(dev_cluster, "runner")
+    yield ns
+    run(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")
+
+
+def test_runner_pod_serves_on_its_ip_and_prometheus_scrapes_it(
+    dev_cluster: Any, namespace: str, tmp_path: Path
+):
+    _tiny_model(tmp_path / "model.onnx")
+    manifest = _serving_pod("tiny", tmp_path)
+    manifest["metadata"]["namespace"] = namespace
+    apply(dev_cluster, manifest)
+
+    pod = wait_for(
+        "the runner pod to be Ready",
+        lambda: (p := _pod(dev_cluster, namespace, "tiny")) and is_ready(p) and p,
+        timeout=120,
+    )
+    ip = pod["status"]["podIP"]
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network("127.1.0.0/16")
+    init = pod["status"]["initContainerStatuses"][0]
+    assert init["state"]["terminated"]["exitCode"] == 0
+    assert pod["status"]["containerStatuses"][0]["ready"] is True
+
+    body = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1.0, 2.0]}]}
+    resp = httpx.post(f"http://{ip}:8080/v2/models/tiny/infer", json=body, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["outputs"][0]["data"] == [2.0, 3.0]
+
+    query = f'canaria_model_ready{{namespace="{namespace}", pod="tiny"}}'
+    samples = wait_for(
+        "Prometheus to scrape the pod", lambda: _prom_query(dev_cluster.prometheus_url, query)
+    )
+    labels = samples[0]["metric"]
+    assert (labels["model"], labels["version"], labels["track"]) == ("tiny", "3", "canary")
+    assert labels["job"] == "kubernetes-pods"
+    assert float(samples[0]["value"][1]) == 1.0
+
+    run(dev_cluster, "kubectl", "delete", "pod", "tiny", "-n", namespace, "--wait=true")
+
+    def stopped() -> bool:
+        try:
+            httpx.get(f"http://{ip}:8080/healthz", timeout=1)
+        except httpx.TransportError:
+            return True
+        return False
+
+    wait_for("the pod's process to stop", stopped, timeout=30)
+
+
+def test_a_pod_whose_process_exits_is_not_ready_and_restarts(dev_cluster: Any, namespace: str):
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "crash", "namespace": namespace},
+        "spec": {"containers": [{"name": "main", "image": IMAGE, "args": ["no-such-command"]}]},
+    }
+    apply(dev_cluster, manifest)
+    seen_ready: list[bool] = []
+
+    def restarted() -> dict[str, Any] | None:
+        pod = _pod(dev_cluster, namespace, "crash")
+        seen_ready.append(is_ready(pod))
+        statuses = pod["status"].get("containerStatuses") or []
+        return statuses[0] if statuses and statuses[0]["restartCount"] >= 2 else None
+
+    status = wait_for("two restarts", restarted, timeout=60)
+    assert not any(seen_ready)
+    assert status["ready"] is False
+    assert status["lastState"]["terminated"]["exitCode"] == 2
+    assert "waiting" in status["state"] or "running" in status["state"]
+
+
+def test_readiness_follows_the_probe_not_the_process(
+    dev_cluster: Any, namespace: str, tmp_path: Path
+):
+    _tiny_model(tmp_path / "model.onnx")
+    manifest = _serving_pod("unready", tmp_path, ready_path="/no-such-path")
+    manifest["metadata"]["namespace"] = namespace
+    apply(dev_cluster, manifest)
+
+    def serving() -> dict[str, Any] | None:
+        pod = _pod(dev_cluster, namespace, "unready")
+        ip = pod["status"].get("podIP")
+        if not ip:
+            return None
+        try:
+            ok = httpx.get(f"http://{ip}:8080/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return None
+        return pod if ok else None
+
+    wait_for("the process to serve", serving, timeout=120)
+    pod = _pod(dev_cluster, namespace, "unready")
+    status = pod["status"]["containerStatuses"][0]
+    assert "running" in status["state"]
+    assert not is_ready(pod)
+    assert status["ready"] is False
+    events = json.dumps(pod["status"]["conditions"])
+    assert "ContainersNotReady" in events
