@@ -19,6 +19,8 @@ __all__ = [
     "MAX_HISTORY",
     "AnalysisResult",
     "Condition",
+    "ConditionStatus",
+    "ConditionType",
     "HistoryEntry",
     "ModelDeploymentStatus",
     "StatusPhase",

@@ -1,0 +1,31 @@
+"""Talking to the Kubernetes API server (the only package that does)."""
+
+from canaria_operator.kube.client import FIELD_MANAGER, Json, Kube
+from canaria_operator.kube.errors import KubeError
+from canaria_operator.kube.paths import (
+    DEPLOYMENTS,
+    EVENTS,
+    HPAS,
+    MODELDEPLOYMENTS,
+    PODS,
+    SECRETS,
+    SERVICES,
+    Resource,
+    resource_for,
+)
+
+__all__ = [
+    "DEPLOYMENTS",
+    "EVENTS",
+    "FIELD_MANAGER",
+    "HPAS",
+    "MODELDEPLOYMENTS",
+    "PODS",
+    "SECRETS",
+    "SERVICES",
+    "Json",
+    "Kube",
+    "KubeError",
+    "Resource",
+    "resource_for",
+]

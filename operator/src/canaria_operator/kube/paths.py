@@ -1,0 +1,56 @@
+"""REST paths of the resources the operator reads and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canaria_operator.api.model import GROUP, PLURAL, VERSION
+
+__all__ = [
+    "DEPLOYMENTS",
+    "EVENTS",
+    "HPAS",
+    "MODELDEPLOYMENTS",
+    "PODS",
+    "SECRETS",
+    "SERVICES",
+    "Resource",
+    "resource_for",
+]
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if namespace is not None:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{name}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
+HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
+SERVICES = Resource("", "v1", "services")
+PODS = Resource("", "v1", "pods")
+SECRETS = Resource("", "v1", "secrets")
+EVENTS = Resource("events.k8s.io", "v1", "events")
+
+_BY_KIND = {
+    ("apps/v1", "Deployment"): DEPLOYMENTS,
+    ("v1", "Service"): SERVICES,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPAS,
+}
+
+
+def resource_for(obj: dict[str, object]) -> Resource:
+    return _BY_KIND[(str(obj["apiVersion"]), str(obj["kind"]))]

@@ -1,0 +1,221 @@
+"""Decide (pure): desired objects, the writes that reach them, and the new status.
+
+Inputs are the ModelDeployment, what was observed of its tracks, and the rollout plan; the
+output says exactly which objects to apply or delete. An object is up to date when its
+``canaria.dev/spec-hash`` annotation equals the desired one and it is owned by this
+ModelDeployment: then nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from canaria_operator import conditions as C
+from canaria_operator.api.model import ModelDeployment
+from canaria_operator.api.status import (
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    ModelDeploymentStatus,
+    StatusPhase,
+    TrackStatus,
+)
+from canaria_operator.reconcile.health import PodProblem
+from canaria_operator.reconcile.seam import RolloutPlan, TrackHealth
+from canaria_operator.rollout.model import Phase
+from canaria_operator.settings import OperatorSettings
+from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact, build_track
+from canaria_operator.workloads.names import deployment_name
+from canaria_serving import contract
+
+__all__ = ["Observed", "Problem", "Write", "desired_objects", "new_status", "plan_writes"]
+
+Json = dict[str, Any]
+Track = Literal["stable", "canary"]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Objects of the ModelDeployment as listed from the API server, keyed by
+    ``(kind, name)``, its pods by track, and the Secrets that do not exist."""
+
+    objects: Mapping[tuple[str, str], Json] = field(default_factory=dict)
+    pods: Mapping[str, list[Json]] = field(default_factory=dict)
+    missing_secrets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Write:
+    op: Literal["apply", "delete"]
+    obj: Json
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.obj["kind"], self.obj["metadata"]["name"])
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    message: str
+
+
+def desired_objects(
+    md: ModelDeployment, plan: RolloutPlan, settings: OperatorSettings, skip: frozenset[str]
+) -> dict[tuple[str, str], Json]:
+    """Every object the tracks need; tracks named in ``skip`` are left as they are."""
+    tracks: list[tuple[Track, Artifact, int | None]] = [(contract.TRACK_STABLE, plan.stable, None)]
+    if plan.canary is not None:
+        tracks.append((contract.TRACK_CANARY, plan.canary, plan.canary_replicas))
+    desired: dict[tuple[str, str], Json] = {}
+    for track, artifact, replicas in tracks:
+        if track in skip:
+            continue
+        objs = build_track(
+            md,
+            track,
+            artifact,
+            image=settings.image,
+            pull_policy=settings.image_pull_policy,
+            pod_annotations=settings.pod_annotations,
+            replicas=replicas,
+        )
+        for obj in objs.all():
+            desired[(obj["kind"], obj["metadata"]["name"])] = obj
+    return desired
+
+
+def _up_to_date(want: Json, have: Json, uid: str) -> bool:
+    meta = have.get("metadata") or {}
+    owned = any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or [])
+    have_hash = (meta.get("annotations") or {}).get(ANNOTATION_SPEC_HASH)
+    return owned and have_hash == want["metadata"]["annotations"][ANNOTATION_SPEC_HASH]
+
+
+def plan_writes(
+    md: ModelDeployment,
+    desired: Mapping[tuple[str, str], Json],
+    observed: Observed,
+    keep: frozenset[tuple[str, str]] = frozenset(),
+) -> list[Write]:
+    """Applies for missing or outdated objects, deletes for owned objects no longer wanted
+    (except ``keep``: objects of tracks skipped this time)."""
+    writes = [
+        Write("apply", want)
+        for key, want in desired.items()
+        if key not in observed.objects
+        or not _up_to_date(want, observed.objects[key], md.metadata.uid)
+    ]
+    for key, have in observed.objects.items():
+        if key not in desired and key not in keep:
+            writes.append(Write("delete", have))
+    # Services and HPAs after Deployments on creation; deletes last.
+    order = {"Deployment": 0, "Service": 1, "HorizontalPodAutoscaler": 2}
+    return sorted(writes, key=lambda w: (w.op == "delete", order.get(w.obj["kind"], 9)))
+
+
+def _track_status(
+    artifact: Artifact, md: ModelDeployment, track: str, health: TrackHealth | None, weight: int
+) -> TrackStatus:
+    return TrackStatus(
+        version=artifact.version,
+        uri=artifact.uri,
+        sha256=artifact.sha256,
+        credentials_secret=artifact.credentials_secret,
+        deployment=deployment_name(md.name, track),
+        replicas=health.desired if health else None,
+        ready_replicas=health.ready if health else None,
+        weight=weight,
+    )
+
+
+def _phase(problems: list[Problem], rollout_phase: Phase | None, ready: bool) -> StatusPhase:
+    if problems:
+        return "Degraded"
+    if rollout_phase is Phase.PROGRESSING:
+        return "Progressing"
+    if rollout_phase is Phase.PAUSED:
+        return "Paused"
+    if rollout_phase is Phase.ROLLED_BACK:
+        return "RolledBack"
+    return "Ready" if ready else "Pending"
+
+
+def new_status(
+    md: ModelDeployment,
+    *,
+    plan: RolloutPlan,
+    health: Mapping[str, TrackHealth],
+    problems: list[Problem],
+    stable_updating: bool,
+    now: datetime,
+) -> ModelDeploymentStatus:
+    """The complete status after this reconcile (conditions merged with the old ones)."""
+    gen = md.metadata.generation
+    stable_h = health.get(contract.TRACK_STABLE)
+    ready = stable_h is not None and stable_h.ready >= max(1, stable_h.desired)
+    if stable_h is not None and stable_h.desired == 0:
+        ready = True
+    rollout_phase = plan.rollout.phase if plan.rollout is not None else None
+    rollout_msg = plan.rollout.message if plan.rollout is not None else ""
+
+    def cond(type_: ConditionType, status: ConditionStatus, reason: str, msg: str) -> Condition:
+        return C.new_condition(
+            type_, status=status, reason=reason, message=msg, now=now, generation=gen
+        )
+
+    ready_cond = cond(
+        "Ready",
+        "True" if ready else "False",
+        C.R_STABLE_READY if ready else C.R_STABLE_NOT_READY,
+        _ready_msg(plan, stable_h),
+    )
+    if rollout_phase in (Phase.PROGRESSING, Phase.PAUSED) and plan.canary is not None:
+        reason = C.R_ROLLOUT_PAUSED if rollout_phase is Phase.PAUSED else C.R_ROLLOUT_IN_PROGRESS
+        progressing = cond("Progressing", "True", reason, rollout_msg)
+    elif stable_updating:
+        msg = f"stable track rolling out {plan.stable.version}"
+        progressing = cond("Progressing", "True", C.R_STABLE_UPDATING, msg)
+    elif rollout_phase is Phase.ROLLED_BACK:
+        progressing = cond("Progressing", "False", C.R_ROLLED_BACK, rollout_msg)
+    else:
+        msg = f"serving {plan.stable.version}"
+        progressing = cond("Progressing", "False", C.R_NO_ROLLOUT, msg)
+    if problems:
+        msg = "; ".join(p.message for p in problems)
+        degraded = cond("Degraded", "True", problems[0].reason, msg)
+    else:
+        degraded = cond("Degraded", "False", C.R_AS_EXPECTED, "no problems")
+    canary_weight = plan.canary_weight if plan.canary is not None else 0
+    rollout = plan.rollout
+    return ModelDeploymentStatus(
+        observed_generation=gen,
+        model_name=md.model_name,
+        phase=_phase(problems, rollout_phase, ready),
+        conditions=C.merge_conditions(md.status.conditions, (ready_cond, progressing, degraded)),
+        stable=_track_status(plan.stable, md, contract.TRACK_STABLE, stable_h, 100 - canary_weight),
+        canary=None
+        if plan.canary is None
+        else _track_status(
+            plan.canary, md, contract.TRACK_CANARY, health.get(contract.TRACK_CANARY), canary_weight
+        ),
+        current_step=rollout.step_index
+        if rollout is not None and plan.canary is not None
+        else None,
+        rollout=rollout,
+        analysis=plan.analysis,
+        history=plan.history,
+    )
+
+
+def _ready_msg(plan: RolloutPlan, health: TrackHealth | None) -> str:
+    if health is None:
+        return f"stable {plan.stable.version}: no Deployment yet"
+    return f"stable {plan.stable.version}: {health.ready}/{health.desired} pods Ready"
+
+
+def problems_from_pods(track: str, problem: PodProblem | None) -> list[Problem]:
+    return [] if problem is None else [Problem(problem.reason, f"{track}: {problem.message}")]

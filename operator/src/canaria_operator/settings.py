@@ -1,0 +1,41 @@
+"""Operator settings (environment ``CANARIA_OPERATOR_*`` or flags of `canaria operator`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from canaria_serving import contract
+
+__all__ = ["OperatorSettings"]
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CANARIA_OPERATOR_", extra="ignore", frozen=True)
+
+    # Image of the serving pods (fetch init container and `canaria serve`).
+    image: str = "ghcr.io/canaria-dev/canaria:0.1.0"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    # Namespaces to watch; empty = the whole cluster.
+    namespaces: tuple[str, ...] = ()
+    # Default Prometheus for analysis (spec.rollout.analysis.prometheusUrl overrides it).
+    prometheus_url: str = "http://127.0.0.1:9090"
+    # Extra annotations on every serving pod (e.g. canaria.dev/dev-cluster-run: "false" to
+    # have the dev cluster simulate pods with kwok instead of running them).
+    pod_annotations: dict[str, str] = Field(default_factory=dict)
+    log_format: Literal["text", "json"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    health_port: int = contract.OPERATOR_HEALTH_PORT
+    metrics_port: int = contract.OPERATOR_METRICS_PORT
+    # Peering: only one operator with the same peering name is active at a time.
+    peering_name: str = "canaria"
+    # Level-based re-check of every ModelDeployment (seconds).
+    resync_interval: float = Field(default=30.0, gt=0)
+    # kopf watch: server-side timeout and client-side timeout of a watch request (seconds).
+    watch_server_timeout: int = Field(default=300, ge=10)
+    watch_client_timeout: int = Field(default=330, ge=10)
+    # Delay before retrying a failed reconcile (seconds).
+    retry_delay: float = Field(default=5.0, gt=0)
+    kubeconfig: str | None = None

@@ -1,0 +1,189 @@
+"""The pod template of a serving track (pure: spec in, JSON-ready dict out).
+
+* init container ``fetch``: ``canaria fetch <uri> --dest /models/model.onnx [--sha256 ..]``
+  into an emptyDir, with the credentials Secret as environment (``envFrom``). ``pvc://``
+  models skip it: the claim is mounted read-only instead.
+* container ``serve``: ``canaria serve`` configured by ``CANARIA_*`` env (contract names),
+  startup/readiness probes on /readyz, liveness on /healthz, Prometheus scrape annotations.
+* non-root, read-only root filesystem, all capabilities dropped, seccomp RuntimeDefault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canaria_operator.api.spec import Serving
+from canaria_operator.workloads.artifact import Artifact
+from canaria_serving import contract
+
+__all__ = ["MODEL_DIR", "MODEL_FILE", "PAYLOAD_LOG_FILE", "RUN_AS", "pod_template"]
+
+Json = dict[str, Any]
+
+MODEL_DIR = "/models"
+MODEL_FILE = f"{MODEL_DIR}/model.onnx"
+PVC_MOUNT = f"{MODEL_DIR}/pvc"
+TMP_DIR = "/tmp"
+PAYLOAD_DIR = "/var/log/canaria"
+PAYLOAD_LOG_FILE = f"{PAYLOAD_DIR}/payloads.jsonl"
+RUN_AS = 65532
+FETCH_RESOURCES: Json = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"memory": "256Mi"},
+}
+
+
+def _container_security() -> Json:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_security() -> Json:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _env(name: str, value: object) -> Json:
+    return {"name": name, "value": str(value)}
+
+
+def _http_probe(path: str, period: int, failures: int) -> Json:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list[Json]]:
+    """(model path, volumes, serve mounts, init containers' mounts) for the artifact."""
+    if artifact.kind == "pvc":
+        claim, path = artifact.pvc_claim_and_path()
+        volume = {"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        mount = {"name": "model", "mountPath": PVC_MOUNT, "readOnly": True}
+        return f"{PVC_MOUNT}/{path}", [volume], [mount], []
+    volume = {"name": "model", "emptyDir": {}}
+    return (
+        MODEL_FILE,
+        [volume],
+        [{"name": "model", "mountPath": MODEL_DIR, "readOnly": True}],
+        [{"name": "model", "mountPath": MODEL_DIR}],
+    )
+
+
+def _fetch_container(artifact: Artifact, image: str, pull: str, mounts: list[Json]) -> Json:
+    args = ["fetch", artifact.uri, "--dest", MODEL_FILE]
+    if artifact.sha256:
+        args += ["--sha256", artifact.sha256]
+    container: Json = {
+        "name": "fetch",
+        "image": image,
+        "imagePullPolicy": pull,
+        "command": ["canaria"],
+        "args": args,
+        "resources": FETCH_RESOURCES,
+        "securityContext": _container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
+    }
+    if artifact.credentials_secret:
+        container["envFrom"] = [{"secretRef": {"name": artifact.credentials_secret}}]
+    return container
+
+
+def _serve_env(
+    model_name: str, track: str, artifact: Artifact, serving: Serving, model_path: str
+) -> list[Json]:
+    env = [
+        _env(contract.ENV_MODEL_PATH, model_path),
+        _env(contract.ENV_MODEL_NAME, model_name),
+        _env(contract.ENV_MODEL_VERSION, artifact.version),
+        _env(contract.ENV_TRACK, track),
+        {"name": contract.ENV_HOST, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        _env(contract.ENV_PORT, contract.SERVING_PORT),
+        _env(contract.ENV_WORKERS, serving.workers),
+        _env(contract.ENV_MAX_BATCH_SIZE, serving.batching.max_batch_size),
+        _env(contract.ENV_MAX_BATCH_DELAY_MS, serving.batching.max_delay_ms),
+        _env(f"{contract.ENV_PREFIX}LOG_FORMAT", "json"),
+    ]
+    if serving.payload_log.sample_rate > 0:
+        env += [
+            _env(contract.ENV_PAYLOAD_LOG_PATH, PAYLOAD_LOG_FILE),
+            _env(contract.ENV_PAYLOAD_LOG_SAMPLE_RATE, serving.payload_log.sample_rate),
+        ]
+    env += [_env(e.name, e.value) for e in serving.env]
+    return env
+
+
+def _resources(serving: Serving) -> Json:
+    res = serving.resources.model_dump(by_alias=True, exclude_none=True)
+    return {k: v for k, v in res.items() if v}
+
+
+def pod_template(
+    *,
+    model_name: str,
+    track: str,
+    artifact: Artifact,
+    serving: Serving,
+    labels: dict[str, str],
+    image: str,
+    pull_policy: str = "IfNotPresent",
+    annotations: dict[str, str] | None = None,
+) -> Json:
+    """``spec.template`` of the track's Deployment."""
+    image = serving.image or image
+    model_path, volumes, serve_mounts, init_mounts = _model_source(artifact)
+    volumes = [*volumes, {"name": "tmp", "emptyDir": {}}]
+    serve_mounts = [*serve_mounts, {"name": "tmp", "mountPath": TMP_DIR}]
+    if serving.payload_log.sample_rate > 0:
+        volumes.append({"name": "payload-log", "emptyDir": {}})
+        serve_mounts.append({"name": "payload-log", "mountPath": PAYLOAD_DIR})
+    serve: Json = {
+        "name": "serve",
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": ["canaria"],
+        "args": ["serve"],
+        "env": _serve_env(model_name, track, artifact, serving, model_path),
+        "ports": [{"name": "http", "containerPort": contract.SERVING_PORT, "protocol": "TCP"}],
+        "startupProbe": _http_probe(contract.PATH_READY, 2, 150),
+        "readinessProbe": _http_probe(contract.PATH_READY, 5, 2),
+        "livenessProbe": _http_probe(contract.PATH_LIVE, 10, 3),
+        "resources": _resources(serving),
+        "securityContext": _container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": serve_mounts,
+    }
+    spec: Json = {
+        "automountServiceAccountToken": False,
+        "securityContext": _pod_security(),
+        "terminationGracePeriodSeconds": 40,
+        "containers": [serve],
+        "volumes": volumes,
+    }
+    if artifact.kind != "pvc":
+        spec["initContainers"] = [_fetch_container(artifact, image, pull_policy, init_mounts)]
+    return {
+        "metadata": {
+            "labels": dict(labels),
+            "annotations": {
+                contract.ANNOTATION_SCRAPE: "true",
+                contract.ANNOTATION_SCRAPE_PORT: str(contract.SERVING_PORT),
+                contract.ANNOTATION_SCRAPE_PATH: contract.PATH_METRICS,
+                **(annotations or {}),
+            },
+        },
+        "spec": spec,
+    }
