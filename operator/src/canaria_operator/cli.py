@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     # Add one line per area; each module owns its subcommands.
     "canaria_serving.cli_serve",
     "canaria_operator.devcluster.cli",
+    "canaria_operator.cli_operator",
+    "canaria_operator.router.cli",
 )
 
 

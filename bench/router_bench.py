@@ -1,0 +1,164 @@
+"""Router overhead, side by side: wrk -> `canaria serve` directly vs wrk -> `canaria route` ->
+the same `canaria serve`, in one run.
+
+    .venv/bin/python bench/router_bench.py [--rounds 5] [--duration 5] [--connections 16]
+
+The backend is a real `canaria serve` (one worker) serving the serving benchmark's ONNX model
+(RandomForest(100) on 20 features, built by bench/serving_bench.py's `build_model`), answering
+V2 infer requests posted by wrk (Debian package `wrk`, 16 connections, one thread). Direct and
+routed runs alternate for ``--rounds`` rounds, so both see the same background load on this
+shared machine; the medians are compared. Targets: routed p50 - direct p50 <= 1 ms, routed
+throughput >= 70 % of direct. Also prints a run with 10 % canary weight over two backends
+and one with 100 % mirroring (shadow comparisons), which cost more by design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from serving_bench import (  # noqa: E402  (shared helpers of the serving benchmark)
+    Result,
+    build_model,
+    canaria_cmd,
+    free_port,
+    run_wrk,
+    stop,
+    wait_ready,
+)
+
+
+def route_cmd(port: int, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "canaria_operator.cli",
+        "route",
+        "--model",
+        "rf",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *args,
+    ]
+
+
+def summary(label: str, runs: list[Result]) -> tuple[float, float, float]:
+    rps = statistics.median(r.rps for r in runs)
+    p50 = statistics.median(r.p50_ms for r in runs)
+    p99 = statistics.median(r.p99_ms for r in runs)
+    print(f"  {label:<44} {rps:>9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  (median)")
+    return rps, p50, p99
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        model, x = build_model(tmp)
+        body = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "X",
+                        "shape": [1, 20],
+                        "datatype": "FP32",
+                        "data": [round(float(v), 4) for v in x[0]],
+                    }
+                ]
+            }
+        )
+        try:
+            stable, canary, router, mirror = (free_port() for _ in range(4))
+            for port, track in ((stable, "stable"), (canary, "canary")):
+                procs.append(subprocess.Popen(canaria_cmd(model, port, "--track", track)))
+                wait_ready(f"http://127.0.0.1:{port}/readyz", procs[-1])
+            procs.append(subprocess.Popen(route_cmd(router, "--stable", f"127.0.0.1:{stable}")))
+            wait_ready(f"http://127.0.0.1:{router}/readyz", procs[-1])
+            path = "/v2/models/rf/infer"
+            print(
+                f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} alternating "
+                f"rounds, V2 infer of one row; cpus={os.cpu_count()}",
+                flush=True,
+            )
+            direct: list[Result] = []
+            routed: list[Result] = []
+            for i in range(args.rounds):
+                direct.append(
+                    run_wrk(
+                        f"direct #{i + 1}",
+                        f"http://127.0.0.1:{stable}{path}",
+                        body,
+                        tmp,
+                        args.duration,
+                        args.connections,
+                    )
+                )
+                routed.append(
+                    run_wrk(
+                        f"routed #{i + 1}",
+                        f"http://127.0.0.1:{router}{path}",
+                        body,
+                        tmp,
+                        args.duration,
+                        args.connections,
+                    )
+                )
+            print("results:")
+            d_rps, d_p50, _ = summary("canaria serve, direct", direct)
+            r_rps, r_p50, _ = summary("canaria route -> canaria serve", routed)
+            added, ratio = r_p50 - d_p50, r_rps / d_rps
+            print(
+                f"  added p50: {added:.2f} ms (target <= 1 ms) {'OK' if added <= 1.0 else 'MISSED'}"
+            )
+            print(
+                f"  throughput ratio: {ratio:.0%} of direct (target >= 70%) "
+                f"{'OK' if ratio >= 0.70 else 'MISSED'}"
+            )
+            procs.append(
+                subprocess.Popen(
+                    route_cmd(
+                        mirror,
+                        "--stable",
+                        f"127.0.0.1:{stable}",
+                        "--canary",
+                        f"127.0.0.1:{canary}",
+                        "--mirror-percent",
+                        "100",
+                    )
+                )
+            )
+            wait_ready(f"http://127.0.0.1:{mirror}/readyz", procs[-1])
+            run_wrk(
+                "routed, 100% mirrored to canary",
+                f"http://127.0.0.1:{mirror}{path}",
+                body,
+                tmp,
+                args.duration,
+                args.connections,
+            )
+        finally:
+            for proc in procs:
+                stop(proc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

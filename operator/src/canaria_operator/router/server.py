@@ -1,0 +1,100 @@
+"""Process entry of ``canaria route``: logging, the backend source, the aiohttp server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+
+from canaria_operator.router.metrics import RouterMetrics
+from canaria_operator.router.proxy import Router
+from canaria_operator.router.sources import BackendSource, StaticSource
+from canaria_operator.router.table import Backend, RoutingTable
+from canaria_operator.router.wire import ServerProtocol
+
+__all__ = ["make_source", "run_router", "serve"]
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def make_source(args: argparse.Namespace, metrics: RouterMetrics) -> BackendSource:
+    """The source the flags ask for; ValueError names a bad flag."""
+    if args.kubernetes:
+        from canaria_operator.router.kube_source import KubernetesSource
+
+        return KubernetesSource(args.namespace, args.model, args.backend_port)
+    if args.routes is not None:
+        if args.stable or args.canary:
+            raise ValueError("--routes cannot be combined with --stable/--canary")
+        return StaticSource(path=args.routes)
+    if not args.stable and not args.canary:
+        raise ValueError("give backends: --stable HOST:PORT, --routes FILE or --kubernetes")
+    table = RoutingTable(
+        stable=tuple(Backend.parse(x) for x in args.stable),
+        canary=tuple(Backend.parse(x) for x in args.canary),
+        canary_weight=args.canary_weight,
+        mirror_percent=args.mirror_percent,
+    )
+    return StaticSource(table)
+
+
+async def run_router(router: Router, host: str, port: int, max_body: int) -> None:
+    """Serve until cancelled (the source's watch runs alongside)."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: ServerProtocol(router.handle, max_body), host, port, backlog=1024
+    )
+    source_task = asyncio.ensure_future(router.source.run())
+    try:
+        await asyncio.wait(
+            {source_task, asyncio.ensure_future(server.serve_forever())},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if source_task.done():
+            source_task.result()  # a crashed source is fatal: raise its error
+    finally:
+        source_task.cancel()
+        server.close()
+        await router.close()
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvloop
+
+    _logging(args.log_format, args.log_level)
+    metrics = RouterMetrics(args.model)
+    try:
+        source = make_source(args, metrics)
+    except (ValueError, OSError) as exc:
+        print(f"canaria route: {exc}", file=sys.stderr)
+        return 2
+    router = Router(source, metrics, sticky_header=args.sticky_header, timeout=args.timeout)
+    logging.getLogger("canaria.router").info(
+        "routing %s on %s:%d", args.model, args.host, args.port
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(run_router(router, args.host, args.port, args.max_body))
+    return 0
