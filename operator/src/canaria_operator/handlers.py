@@ -1,0 +1,130 @@
+"""kopf registration: which events trigger a reconcile, and kopf's deliberate configuration.
+
+* ModelDeployment create/update/resume -> reconcile; a level-based timer re-checks every
+  ``resync_interval``; events of owned Deployments and pods reconcile their owner (coalesced).
+* Own finalizer (``canaria.dev/finalizer``), handler progress and diff-base in annotations
+  under ``canaria.dev``, watch timeouts, mandatory peering (one active operator), kopf's own
+  Events only for warnings (ours come from status transitions).
+* Errors: ``ReconcileError`` -> ``kopf.TemporaryError(delay=...)`` or ``kopf.PermanentError``.
+  Nothing sleeps: retries and requeues are scheduled, never awaited.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from canaria_operator.api.model import GROUP, PLURAL, VERSION
+from canaria_operator.kube import Kube
+from canaria_operator.metrics import OperatorMetrics
+from canaria_operator.reconcile import ReconcileError, Reconciler
+from canaria_operator.settings import OperatorSettings
+from canaria_operator.workloads.names import ANNOTATION_PREFIX, COMPONENT_SERVING, MANAGED_BY
+from canaria_serving import contract
+
+__all__ = ["FINALIZER", "build_registry"]
+
+log = logging.getLogger(__name__)
+FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
+_OWNED = {contract.LABEL_MANAGED_BY: MANAGED_BY, contract.LABEL_COMPONENT: COMPONENT_SERVING}
+
+
+def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
+    kopf_settings.persistence.finalizer = FINALIZER
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=ANNOTATION_PREFIX
+    )
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    kopf_settings.watching.server_timeout = settings.watch_server_timeout
+    kopf_settings.watching.client_timeout = settings.watch_client_timeout
+    kopf_settings.watching.connect_timeout = 10
+    kopf_settings.networking.request_timeout = 60
+    kopf_settings.peering.name = settings.peering_name
+    kopf_settings.peering.mandatory = True
+    kopf_settings.peering.clusterwide = not settings.namespaces
+    kopf_settings.posting.level = logging.WARNING
+    kopf_settings.posting.reporting_component = "canaria-operator"
+    kopf_settings.batching.error_delays = (1, 2, 5, 10, 20, 30, 60)
+
+
+async def _reconcile(memo: Any, namespace: str, name: str) -> None:
+    reconciler: Reconciler = memo.reconciler
+    try:
+        await reconciler.reconcile(namespace, name)
+    except ReconcileError as exc:
+        if exc.permanent:
+            raise kopf.PermanentError(str(exc)) from exc
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
+
+
+def _key(kwargs: dict[str, Any]) -> tuple[str, str]:
+    return str(kwargs["namespace"]), str(kwargs["name"])
+
+
+def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    g, v, p = GROUP, VERSION, PLURAL
+
+    @kopf.on.startup(registry=registry)
+    async def startup(**kwargs: Any) -> None:
+        memo = kwargs["memo"]
+        kube = await Kube.connect(memo.settings.kubeconfig)
+        memo.kube = kube
+        memo.reconciler = Reconciler(kube, memo.settings, memo.metrics)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**kwargs: Any) -> None:
+        kube: Kube | None = getattr(kwargs["memo"], "kube", None)
+        if kube is not None:
+            await kube.close()
+
+    @kopf.on.probe(id="reconciles", registry=registry)
+    def probe_reconciles(**kwargs: Any) -> float:
+        metrics: OperatorMetrics = kwargs["memo"].metrics
+        return sum(
+            s.value
+            for family in metrics.reconciles.collect()
+            for s in family.samples
+            if s.name.endswith("_total")
+        )
+
+    @kopf.on.resume(g, v, p, registry=registry)
+    @kopf.on.create(g, v, p, registry=registry)
+    @kopf.on.update(g, v, p, registry=registry)
+    async def on_change(**kwargs: Any) -> None:
+        await _reconcile(kwargs["memo"], *_key(kwargs))
+
+    @kopf.timer(
+        g,
+        v,
+        p,
+        interval=settings.resync_interval,
+        initial_delay=settings.resync_interval,
+        registry=registry,
+    )
+    async def resync(**kwargs: Any) -> None:
+        await _reconcile(kwargs["memo"], *_key(kwargs))
+
+    @kopf.on.delete(g, v, p, optional=True, registry=registry)
+    def on_delete(**kwargs: Any) -> None:
+        # Owned objects go by garbage collection (ownerReferences); only local state is left.
+        kwargs["memo"].reconciler.forget(*_key(kwargs))
+
+    async def owned_changed(**kwargs: Any) -> None:
+        owner = kwargs["labels"].get(contract.LABEL_MODEL)
+        namespace = kwargs["namespace"]
+        if not owner or not namespace:
+            return
+        reconciler: Reconciler = kwargs["memo"].reconciler
+        try:
+            await reconciler.reconcile(namespace, owner)
+        except ReconcileError as exc:  # event handlers are not retried by kopf: schedule it
+            reconciler.schedule(namespace, owner, exc.delay)
+
+    kopf.on.event("apps", "v1", "deployments", labels=_OWNED, registry=registry)(owned_changed)
+    kopf.on.event("", "v1", "pods", labels=_OWNED, registry=registry)(owned_changed)
+    return registry
