@@ -50,7 +50,7 @@ def apply(cluster: HasEnv, manifest: dict[str, Any]) -> None:
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
     """Poll ``probe`` until it returns a truthy value; fail with ``what`` and the last value."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = probe()
         if last:
@@ -63,6 +63,18 @@ def new_namespace(cluster: HasEnv, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     run(cluster, "kubectl", "create", "namespace", name)
     return name
+
+
+def pod_when(
+    cluster: HasEnv, namespace: str, name: str, predicate: Callable[[dict[str, Any]], bool]
+) -> Callable[[], dict[str, Any] | None]:
+    """A probe for :func:`wait_for`: the pod once ``predicate(pod)`` holds."""
+
+    def probe() -> dict[str, Any] | None:
+        pod: dict[str, Any] = kubectl_json(cluster, "get", "pod", name, "-n", namespace)
+        return pod if predicate(pod) else None
+
+    return probe
 
 
 def is_ready(pod: dict[str, Any]) -> bool:

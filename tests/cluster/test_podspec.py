@@ -60,7 +60,9 @@ RULE_CASES = [
 
 
 @pytest.mark.parametrize(("container", "annotations", "expected"), RULE_CASES)
-def test_runner_rule(container: dict[str, Any], annotations: dict[str, str], expected: bool):
+def test_runner_rule(
+    container: dict[str, Any], annotations: dict[str, str], expected: bool
+) -> None:
     pod = _pod([{"name": "c", **container}])
     pod["metadata"]["annotations"] = annotations
     assert is_runner_pod(pod) is expected
@@ -70,7 +72,7 @@ def test_runner_rule(container: dict[str, Any], annotations: dict[str, str], exp
 @pytest.mark.parametrize(("container", "annotations", "expected"), RULE_CASES)
 def test_kwok_query_agrees_with_python_rule(
     container: dict[str, Any], annotations: dict[str, str], expected: bool
-):
+) -> None:
     pod = _pod([{"name": "c", **container}])
     pod["metadata"]["annotations"] = annotations
     out = subprocess.run(
@@ -79,7 +81,7 @@ def test_kwok_query_agrees_with_python_rule(
     assert out.stdout.strip() == json.dumps(expected)
 
 
-def test_command_resolution():
+def test_command_resolution() -> None:
     ctx = _ctx()
     empty = plan_container(_pod([]), {"name": "a", "args": ["serve"]}, ctx)
     assert empty.argv == (str(CANARIA), "serve")
@@ -93,7 +95,7 @@ def test_command_resolution():
     assert "nginx" in other.error
 
 
-def test_env_expansion_field_refs_and_binding():
+def test_env_expansion_field_refs_and_binding() -> None:
     container = {
         "name": "serve",
         "args": ["serve", "--host", "0.0.0.0", "--name=$(MODEL)", "$$(MODEL)", "--host=::"],
@@ -125,7 +127,7 @@ def test_env_expansion_field_refs_and_binding():
     assert env["CANARIA_HOST"] == "127.1.0.7"
 
 
-def test_volumes_map_to_local_folders_and_paths_are_rewritten(tmp_path: Path):
+def test_volumes_map_to_local_folders_and_paths_are_rewritten(tmp_path: Path) -> None:
     container = {
         "name": "serve",
         "args": ["--model", "/models/iris.onnx", "--uri=file:///models/x", "/data/models/keep"],
@@ -157,12 +159,12 @@ def test_volumes_map_to_local_folders_and_paths_are_rewritten(tmp_path: Path):
     assert plan.cwd == "/srv/sub"
 
 
-def test_rewrite_paths_prefers_the_longest_mount():
+def test_rewrite_paths_prefers_the_longest_mount() -> None:
     mounts = [("/models/extra", "/B"), ("/models", "/A")]
     assert rewrite_paths("/models/extra/x /models/y /modelsz", mounts) == "/B/x /A/y /modelsz"
 
 
-def test_probes_resolve_named_ports_and_are_polled_at_least_every_second():
+def test_probes_resolve_named_ports_and_are_polled_at_least_every_second() -> None:
     container = {
         "name": "serve",
         "ports": [{"name": "http", "containerPort": 8080}],
@@ -181,7 +183,7 @@ def test_probes_resolve_named_ports_and_are_polled_at_least_every_second():
     assert (plan.liveness.kind, plan.liveness.failure_threshold) == ("tcp", 5)
 
 
-def test_init_containers_and_restart_policy_are_planned_in_order():
+def test_init_containers_and_restart_policy_are_planned_in_order() -> None:
     pod = _pod(
         [{"name": "main"}],
         initContainers=[{"name": "fetch", "args": ["fetch"]}, {"name": "check"}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from canaria_operator.devcluster.podstatus import ContainerState, PodState
 
 
-def test_crash_loop_is_visible_in_container_status():
+def test_crash_loop_is_visible_in_container_status() -> None:
     c = ContainerState("serve", "canaria:dev")
     c.running(pid=42)
     c.terminated(exit_code=3)
@@ -19,7 +19,7 @@ def test_crash_loop_is_visible_in_container_status():
     assert js["lastState"]["terminated"]["reason"] == "Error"
 
 
-def test_ready_condition_follows_containers_and_keeps_transition_time():
+def test_ready_condition_follows_containers_and_keeps_transition_time() -> None:
     c = ContainerState("serve", "canaria:dev")
     pod = PodState(init=[], main=[c], initialized=True, phase="Running")
     seen: dict[str, str] = {}

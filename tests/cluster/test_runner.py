@@ -12,11 +12,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from .kube import apply, is_ready, kubectl_json, new_namespace, run, wait_for
+from .kube import apply, is_ready, kubectl_json, new_namespace, pod_when, run, wait_for
 
 pytestmark = pytest.mark.cluster
 
 IMAGE = "ghcr.io/canaria/canaria:dev"
+_ENDED = ("Succeeded", "Failed")
 
 
 def _tiny_model(path: Path) -> None:
@@ -106,16 +107,14 @@ def namespace(dev_cluster: Any) -> Any:
 
 def test_runner_pod_serves_on_its_ip_and_prometheus_scrapes_it(
     dev_cluster: Any, namespace: str, tmp_path: Path
-):
+) -> None:
     _tiny_model(tmp_path / "model.onnx")
     manifest = _serving_pod("tiny", tmp_path)
     manifest["metadata"]["namespace"] = namespace
     apply(dev_cluster, manifest)
 
     pod = wait_for(
-        "the runner pod to be Ready",
-        lambda: (p := _pod(dev_cluster, namespace, "tiny")) and is_ready(p) and p,
-        timeout=120,
+        "the runner pod to be Ready", pod_when(dev_cluster, namespace, "tiny", is_ready), 120
     )
     ip = pod["status"]["podIP"]
     assert ipaddress.ip_address(ip) in ipaddress.ip_network("127.1.0.0/16")
@@ -149,7 +148,9 @@ def test_runner_pod_serves_on_its_ip_and_prometheus_scrapes_it(
     wait_for("the pod's process to stop", stopped, timeout=30)
 
 
-def test_a_pod_whose_process_exits_is_not_ready_and_restarts(dev_cluster: Any, namespace: str):
+def test_a_pod_whose_process_exits_is_not_ready_and_restarts(
+    dev_cluster: Any, namespace: str
+) -> None:
     manifest = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -157,16 +158,19 @@ def test_a_pod_whose_process_exits_is_not_ready_and_restarts(dev_cluster: Any, n
         "spec": {"containers": [{"name": "main", "image": IMAGE, "args": ["no-such-command"]}]},
     }
     apply(dev_cluster, manifest)
-    seen_ready: list[bool] = []
+    # Without a readiness probe a container is Ready while it runs (as with a kubelet), but
+    # never once its process has exited.
+    exited_but_ready: list[dict[str, Any]] = []
 
     def restarted() -> dict[str, Any] | None:
         pod = _pod(dev_cluster, namespace, "crash")
-        seen_ready.append(is_ready(pod))
         statuses = pod["status"].get("containerStatuses") or []
+        if statuses and "running" not in statuses[0]["state"] and is_ready(pod):
+            exited_but_ready.append(pod["status"])
         return statuses[0] if statuses and statuses[0]["restartCount"] >= 2 else None
 
     status = wait_for("two restarts", restarted, timeout=60)
-    assert not any(seen_ready)
+    assert exited_but_ready == []
     assert status["ready"] is False
     assert status["lastState"]["terminated"]["exitCode"] == 2
     assert "waiting" in status["state"] or "running" in status["state"]
@@ -174,7 +178,7 @@ def test_a_pod_whose_process_exits_is_not_ready_and_restarts(dev_cluster: Any, n
 
 def test_readiness_follows_the_probe_not_the_process(
     dev_cluster: Any, namespace: str, tmp_path: Path
-):
+) -> None:
     _tiny_model(tmp_path / "model.onnx")
     manifest = _serving_pod("unready", tmp_path, ready_path="/no-such-path")
     manifest["metadata"]["namespace"] = namespace
@@ -199,3 +203,75 @@ def test_readiness_follows_the_probe_not_the_process(
     assert status["ready"] is False
     events = json.dumps(pod["status"]["conditions"])
     assert "ContainersNotReady" in events
+
+
+_SA_SCRIPT = """
+import base64, json, os, ssl, urllib.error, urllib.request
+import yaml
+cfg = yaml.safe_load(open(os.environ["KUBECONFIG"]))
+server = cfg["clusters"][0]["cluster"]["server"]
+ca = base64.b64decode(cfg["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
+token = cfg["users"][0]["user"]["token"]
+ctx = ssl.create_default_context(cadata=ca)
+def code(path):
+    req = urllib.request.Request(server + path, headers={"Authorization": "Bearer " + token})
+    try:
+        return urllib.request.urlopen(req, context=ctx).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+ns = os.environ["NS"]
+result = {"pods": code(f"/api/v1/namespaces/{ns}/pods"),
+          "secrets": code(f"/api/v1/namespaces/{ns}/secrets")}
+json.dump(result, open("/out/result.json", "w"))
+"""
+
+
+def test_runner_pods_use_their_service_account_under_rbac(
+    dev_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "pod-reader", "namespace": namespace},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "pod-reader", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
+    }
+    apply(dev_cluster, role)
+    apply(dev_cluster, binding)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "whoami", "namespace": namespace},
+        "spec": {
+            "restartPolicy": "Never",
+            "volumes": [{"name": "out", "hostPath": {"path": str(tmp_path)}}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": IMAGE,
+                    "command": ["python", "-c", _SA_SCRIPT],
+                    "env": [
+                        {
+                            "name": "NS",
+                            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+                        }
+                    ],
+                    "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+                }
+            ],
+        },
+    }
+    apply(dev_cluster, pod)
+    done = wait_for(
+        "the pod to finish",
+        pod_when(dev_cluster, namespace, "whoami", lambda p: p["status"].get("phase") in _ENDED),
+        timeout=60,
+    )
+    assert done["status"]["phase"] == "Succeeded"
+    assert json.loads((tmp_path / "result.json").read_text()) == {"pods": 200, "secrets": 403}

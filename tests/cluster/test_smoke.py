@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from .kube import apply, attempt, is_ready, kubectl_json, new_namespace, run, wait_for
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.cluster
 POD_NET = ipaddress.ip_network("127.1.0.0/16")
 
 
-def test_version_stamp_and_fake_nodes(dev_cluster: Any):
+def test_version_stamp_and_fake_nodes(dev_cluster: Any) -> None:
     version = json.loads(run(dev_cluster, "kubectl", "version", "-o", "json"))
     assert version["serverVersion"]["gitVersion"] == "v1.36.3"
     nodes = kubectl_json(dev_cluster, "get", "nodes")["items"]
@@ -26,7 +27,7 @@ def test_version_stamp_and_fake_nodes(dev_cluster: Any):
         assert is_ready(node)
 
 
-def test_rbac_is_enforced_for_service_accounts(dev_cluster: Any):
+def test_rbac_is_enforced_for_service_accounts(dev_cluster: Any) -> None:
     who = "--as=system:serviceaccount:default:default"
     denied = attempt(dev_cluster, "kubectl", "get", "secrets", "-n", "kube-system", who)
     assert denied.returncode != 0
@@ -52,7 +53,7 @@ def _deployment(name: str, replicas: int) -> dict[str, Any]:
     }
 
 
-def test_deployment_gets_ready_pods_and_is_garbage_collected(dev_cluster: Any):
+def test_deployment_gets_ready_pods_and_is_garbage_collected(dev_cluster: Any) -> None:
     ns = new_namespace(dev_cluster, "deploy")
     manifest = _deployment("web", 3)
     manifest["metadata"]["namespace"] = ns
@@ -80,7 +81,7 @@ def test_deployment_gets_ready_pods_and_is_garbage_collected(dev_cluster: Any):
     run(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")
 
 
-def test_helm_installs_and_uninstalls_a_chart(dev_cluster: Any, tmp_path: Path):
+def test_helm_installs_and_uninstalls_a_chart(dev_cluster: Any, tmp_path: Path) -> None:
     chart = tmp_path / "hello"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text(
@@ -101,3 +102,13 @@ def test_helm_installs_and_uninstalls_a_chart(dev_cluster: Any, tmp_path: Path):
     gone = run(dev_cluster, "kubectl", "get", "configmaps", "-n", ns, "-o", "name")
     assert "demo-cm" not in gone
     run(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")
+
+
+def test_prometheus_discovers_pods_and_knows_the_operator_endpoint(dev_cluster: Any) -> None:
+    resp = httpx.get(f"{dev_cluster.prometheus_url}/api/v1/targets", timeout=5)
+    resp.raise_for_status()
+    data = resp.json()["data"]
+    jobs = {t["labels"]["job"]: t["scrapeUrl"] for t in data["activeTargets"]}
+    assert jobs.get("canaria-operator") == "http://127.0.0.1:8000/metrics"
+    config = httpx.get(f"{dev_cluster.prometheus_url}/api/v1/status/config", timeout=5).json()
+    assert "role: pod" in config["data"]["yaml"]

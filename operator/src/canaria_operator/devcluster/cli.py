@@ -22,19 +22,25 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exports(env: dict[str, str]) -> str:
+def _exports(env: dict[str, str], bin_dirs: list[str]) -> str:
+    """Shell export lines; PATH is prepended to the caller's ``$PATH``, not frozen."""
     import shlex
 
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
+    lines = []
+    for key, value in env.items():
+        if key == "PATH":
+            lines.append(f'export PATH={shlex.quote(":".join(bin_dirs))}:"$PATH"')
+        else:
+            lines.append(f"export {key}={shlex.quote(value)}")
+    return "\n".join(lines)
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .cluster import ClusterError, up
-    from .gobuild import BuildError
+    from .cluster import up
 
     try:
         cluster = up(nodes=args.nodes)
-    except (BuildError, ClusterError) as exc:
+    except (RuntimeError, OSError) as exc:  # BuildError, ClusterError, a process not started
         print(f"canaria dev-cluster up: {exc}")
         return 2
     print(f"dev cluster is up: API {cluster.api_server}, Prometheus {cluster.prometheus_url}")
@@ -76,7 +82,7 @@ def _env(args: argparse.Namespace) -> int:
     if cluster is None:
         print("# no dev cluster is up (run `canaria dev-cluster up`)")
         return 3
-    print(_exports(cluster.env()))
+    print(_exports(cluster.env(), [str(d) for d in cluster.bin_dirs]))
     return 0
 
 
