@@ -57,6 +57,8 @@ def test_several_workers_share_correct_metrics(classifier: Served) -> None:
         for _ in range(40):  # a new connection each time, so both workers answer some
             assert httpx.post(url + "/predict", json={"features": row}).status_code == 200
         assert httpx.post(url + "/predict", json={"features": [1]}).status_code == 400
+        # each worker publishes its counts at least once a second (and on scrapes it answers)
+        time.sleep(1.5)
         for _ in range(4):  # whichever worker answers the scrape, the totals are the same
             samples = parse(httpx.get(url + c.PATH_METRICS).text)
             assert value(samples, f"{c.M_REQUESTS}_total", protocol="predict", code="200") == 40

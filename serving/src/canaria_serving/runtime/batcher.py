@@ -16,14 +16,16 @@ import numpy as np
 __all__ = ["MicroBatcher"]
 
 RunFn = Callable[[np.ndarray], tuple[list[np.ndarray], float]]
+OnCall = Callable[[int, float], None]
 _Item = tuple[np.ndarray, "asyncio.Future[tuple[list[np.ndarray], float, int]]"]
 
 
 class MicroBatcher:
     def __init__(
-        self, run: RunFn, max_batch_size: int, max_delay_s: float, inline_rows: int
+        self, run: RunFn, on_call: OnCall, max_batch_size: int, max_delay_s: float, inline_rows: int
     ) -> None:
         self._run = run
+        self._on_call = on_call
         self._max = max_batch_size
         self._delay = max_delay_s
         self._inline_rows = inline_rows
@@ -77,6 +79,7 @@ class MicroBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return
+        self._on_call(rows, seconds)  # on the event loop: metrics need no locks
         start = 0
         for x, fut in items:
             n = x.shape[0]

@@ -94,9 +94,10 @@ def build_router(service: InferenceService) -> APIRouter:
         if service.metrics is None:
             return _json(error_body("metrics are not available before the model loads"), 503)
         if not multiprocess_enabled():
-            service.update_drift()
+            service.publish()
             text = service.metrics.render()
         else:
+            service.metrics.flush()
             text = await asyncio.to_thread(service.metrics.render)
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 

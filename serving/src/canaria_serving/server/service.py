@@ -76,7 +76,8 @@ class InferenceService:
         if s.max_batch_size > 1 and rt.single is not None:
             name = rt.single.name
             self.batcher = MicroBatcher(
-                lambda x: self._run({name: x}),
+                lambda x: rt.run({name: x}),
+                self._record_call,
                 s.max_batch_size,
                 s.max_batch_delay_ms / 1000.0,
                 s.inline_rows,
@@ -85,8 +86,8 @@ class InferenceService:
         self.runtime = rt
         await asyncio.to_thread(rt.warm_up)
         self.metrics.model_ready.set(1)
-        if self.drift is not None and multiprocess_enabled():
-            self._drift_task = asyncio.get_running_loop().create_task(self._drift_loop())
+        if multiprocess_enabled():  # another worker may answer the scrape: publish periodically
+            self._drift_task = asyncio.get_running_loop().create_task(self._publish_loop())
         log.info(
             "model %s version %s ready (%s, inputs %s, sha256 %s)",
             rt.name,
@@ -120,10 +121,22 @@ class InferenceService:
             for child, value in zip(self.metrics.drift, values.tolist(), strict=False):
                 child.set(value)
 
-    async def _drift_loop(self) -> None:
+    def publish(self) -> None:
+        """Flush the hot path's buffered metrics and recompute drift (event-loop thread)."""
+        if self.metrics is not None:
+            self.metrics.flush()
+        self.update_drift()
+
+    async def _publish_loop(self) -> None:
+        last_drift = 0.0
         while True:
-            await asyncio.sleep(self.settings.drift_interval_s)
-            await asyncio.to_thread(self.update_drift)
+            await asyncio.sleep(1.0)
+            if self.metrics is not None:
+                self.metrics.flush()
+            now = time.monotonic()
+            if now - last_drift >= self.settings.drift_interval_s:
+                last_drift = now
+                await asyncio.to_thread(self.update_drift)
 
     # --- request plumbing ----------------------------------------------------------------
     def model(self, name: str, version: str | None = None) -> ModelRuntime:
@@ -155,24 +168,21 @@ class InferenceService:
         self.count(protocol, status, started)
         return status, body
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> tuple[Outputs, float]:
-        rt = self.runtime
-        assert rt is not None
-        outputs, seconds = rt.run(feeds)
-        rows = next(iter(feeds.values())).shape[0] if feeds else 1
+    def _record_call(self, rows: int, seconds: float) -> None:
         metrics = self.metrics
         assert metrics is not None
         metrics.inference_duration.observe(seconds)
         metrics.batch_size.observe(rows)
-        return outputs, seconds
 
     async def _infer(self, rt: ModelRuntime, feeds: dict[str, np.ndarray], rows: int) -> Outputs:
         if self.batcher is not None and rows == 1 and rt.single is not None:
             outputs, _, _ = await self.batcher.submit(feeds[rt.single.name])
-        elif rows <= self.settings.inline_rows:
-            outputs, _ = self._run(feeds)
         else:
-            outputs, _ = await asyncio.to_thread(self._run, feeds)
+            if rows <= self.settings.inline_rows:
+                outputs, seconds = rt.run(feeds)
+            else:
+                outputs, seconds = await asyncio.to_thread(rt.run, feeds)
+            self._record_call(rows, seconds)
         self._observe(rt, feeds, outputs, rows)
         return outputs
 

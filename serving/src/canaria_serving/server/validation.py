@@ -89,6 +89,14 @@ def _convert(spec: TensorSpec, data: Any) -> np.ndarray:
     return arr
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    if arr.dtype.itemsize <= 4:
+        # one reduction instead of two: a float64 sum of float32 values cannot overflow, so it
+        # is finite exactly when every element is
+        return math.isfinite(float(arr.sum(dtype=np.float64)))
+    return bool(np.isfinite(arr).all())
+
+
 def to_tensor(spec: TensorSpec, data: Any, shape: Any, datatype: Any, limits: Limits) -> np.ndarray:
     """Validate one input and return it as a numpy array of the model's dtype and shape."""
     if datatype != spec.datatype:
@@ -108,7 +116,7 @@ def to_tensor(spec: TensorSpec, data: Any, shape: Any, datatype: Any, limits: Li
             f"input {spec.name!r}: nested data has shape {list(arr.shape)}, declared {list(dims)}"
         )
     out = arr.reshape(dims).astype(spec.dtype, copy=False)
-    if out.dtype.kind == "f" and not limits.allow_non_finite and not np.isfinite(out).all():
+    if out.dtype.kind == "f" and not limits.allow_non_finite and not _all_finite(out):
         raise BadRequest(
             f"input {spec.name!r}: contains NaN or infinite values (or values too large for "
             f"{spec.datatype}), which this server rejects"
