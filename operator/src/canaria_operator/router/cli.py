@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
         help="watch Ready pods and the ModelDeployment status (in-cluster/KUBECONFIG)",
     )
     p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     p.add_argument("--backend-port", type=int, default=c.SERVING_PORT)
     p.add_argument("--sticky-header", help="requests with this header stick to one track")
     p.add_argument("--timeout", type=float, default=30.0, help="backend timeout (seconds)")

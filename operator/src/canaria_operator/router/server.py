@@ -45,7 +45,7 @@ def make_source(args: argparse.Namespace, metrics: RouterMetrics) -> BackendSour
     if args.kubernetes:
         from canaria_operator.router.kube_source import KubernetesSource
 
-        return KubernetesSource(args.namespace, args.model, args.backend_port)
+        return KubernetesSource(args.namespace, args.model, args.backend_port, args.kubeconfig)
     if args.routes is not None:
         if args.stable or args.canary:
             raise ValueError("--routes cannot be combined with --stable/--canary")
