@@ -76,10 +76,10 @@ def test_build_table_after_promotion_swap() -> None:
 # --- against the dev cluster ------------------------------------------------------------------
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 30.0) -> float:
+async def eventually(check: Callable[[], bool], within: float = 30.0) -> float:
     start = time.monotonic()
     while not check():
-        if time.monotonic() - start > timeout:
+        if time.monotonic() - start > within:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.02)
     return time.monotonic() - start
@@ -142,7 +142,7 @@ async def test_watches_pods_and_status_on_real_api_server(dev_cluster: Any) -> N
         )
         assert all(b.host.startswith("127.") for b in src.current.stable + src.current.canary)
         await kube.patch_status(MODELDEPLOYMENTS, ns, "m", {"rollout": {"canaryWeight": 60}})
-        took = await eventually(lambda: src.current.canary_weight == 60, timeout=5)
+        took = await eventually(lambda: src.current.canary_weight == 60, within=5)
         assert took < 1.0, f"weight change applied after {took:.2f}s"
         # promotion swap: status says v2 is stable now, no canary
         canary_ip = src.current.canary[0].host
@@ -156,7 +156,7 @@ async def test_watches_pods_and_status_on_real_api_server(dev_cluster: Any) -> N
                 "rollout": {"canaryWeight": 0},
             },
         )
-        await eventually(lambda: [b.host for b in src.current.stable] == [canary_ip], timeout=5)
+        await eventually(lambda: [b.host for b in src.current.stable] == [canary_ip], within=5)
         await kube.delete(PODS, ns, "m-canary")
         await eventually(
             lambda: src.current.stable == () or [b.host for b in src.current.stable] != [canary_ip],
