@@ -160,7 +160,7 @@ async def test_watches_pods_and_status_on_real_api_server(dev_cluster: Any) -> N
         await kube.delete(PODS, ns, "m-canary")
         await eventually(
             lambda: src.current.stable == () or [b.host for b in src.current.stable] != [canary_ip],
-            timeout=30,
+            within=30,
         )
     finally:
         task.cancel()
