@@ -108,6 +108,19 @@ def test_pvc_mounts_claim_read_only_without_fetch() -> None:
     assert all(m.get("readOnly") for m in serve["volumeMounts"] if m["name"] == "model")
 
 
+def test_file_model_is_fetched_only_to_verify_its_sha256() -> None:
+    plain = _track({"model": {"uri": "file:///opt/models/iris.onnx", "version": "v1"}})
+    pod = plain.deployment["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert _env(pod["containers"][0])[contract.ENV_MODEL_PATH] == "/opt/models/iris.onnx"
+    checked = _track(
+        {"model": {"uri": "file:///opt/models/iris.onnx", "version": "v1", "sha256": SHA}}
+    )
+    pod = checked.deployment["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["args"][-2:] == ["--sha256", SHA]
+    assert _env(pod["containers"][0])[contract.ENV_MODEL_PATH] == "/models/model.onnx"
+
+
 def test_credentials_secret_reaches_fetch_only() -> None:
     spec = {
         "model": {
@@ -142,7 +155,6 @@ def test_serving_options_reach_the_pod() -> None:
     serve = pod["spec"]["containers"][0]
     env = _env(serve)
     assert serve["image"] == "example/custom:1"
-    assert pod["spec"]["initContainers"][0]["image"] == "example/custom:1"
     assert env[contract.ENV_MODEL_NAME] == "flowers"
     assert env[contract.ENV_TRACK] == "canary"
     assert env[contract.ENV_MAX_BATCH_SIZE] == "32"

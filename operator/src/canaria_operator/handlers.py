@@ -69,14 +69,14 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     g, v, p = GROUP, VERSION, PLURAL
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id="connect", registry=registry)
     async def startup(**kwargs: Any) -> None:
         memo = kwargs["memo"]
         kube = await Kube.connect(memo.settings.kubeconfig)
         memo.kube = kube
         memo.reconciler = Reconciler(kube, memo.settings, memo.metrics)
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="disconnect", registry=registry)
     async def cleanup(**kwargs: Any) -> None:
         kube: Kube | None = getattr(kwargs["memo"], "kube", None)
         if kube is not None:
@@ -92,9 +92,9 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             if s.name.endswith("_total")
         )
 
-    @kopf.on.resume(g, v, p, registry=registry)
-    @kopf.on.create(g, v, p, registry=registry)
-    @kopf.on.update(g, v, p, registry=registry)
+    @kopf.on.resume(g, v, p, id="reconcile", registry=registry)
+    @kopf.on.create(g, v, p, id="reconcile", registry=registry)
+    @kopf.on.update(g, v, p, id="reconcile", registry=registry)
     async def on_change(**kwargs: Any) -> None:
         await _reconcile(kwargs["memo"], *_key(kwargs))
 
@@ -104,12 +104,13 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         p,
         interval=settings.resync_interval,
         initial_delay=settings.resync_interval,
+        id="resync",
         registry=registry,
     )
     async def resync(**kwargs: Any) -> None:
         await _reconcile(kwargs["memo"], *_key(kwargs))
 
-    @kopf.on.delete(g, v, p, optional=True, registry=registry)
+    @kopf.on.delete(g, v, p, id="forget", optional=True, registry=registry)
     def on_delete(**kwargs: Any) -> None:
         # Owned objects go by garbage collection (ownerReferences); only local state is left.
         kwargs["memo"].reconciler.forget(*_key(kwargs))
@@ -125,6 +126,6 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         except ReconcileError as exc:  # event handlers are not retried by kopf: schedule it
             reconciler.schedule(namespace, owner, exc.delay)
 
-    kopf.on.event("apps", "v1", "deployments", labels=_OWNED, registry=registry)(owned_changed)
-    kopf.on.event("", "v1", "pods", labels=_OWNED, registry=registry)(owned_changed)
+    kopf.on.event("apps", "v1", "deployments", id="owned-deployment", labels=_OWNED, registry=registry)(owned_changed)
+    kopf.on.event("", "v1", "pods", id="owned-pod", labels=_OWNED, registry=registry)(owned_changed)
     return registry

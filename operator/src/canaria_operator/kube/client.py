@@ -62,7 +62,6 @@ class Kube:
         content_type: str = "application/json",
     ) -> Json:
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = None if body is None else json.dumps(body).encode()
         if method != "GET":
             self.writes[method] += 1
         try:
@@ -71,7 +70,7 @@ class Kube:
                 method,
                 query_params=list((query or {}).items()),
                 header_params=headers,
-                body=payload,
+                body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _request_timeout=_TIMEOUT,

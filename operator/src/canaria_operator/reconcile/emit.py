@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ async def emit_events(kube: Kube, md: ModelDeployment, events: Iterable[EventSpe
         body = {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{md.name}.", "namespace": md.namespace},
+            "metadata": {"name": f"{md.name}.{secrets.token_hex(8)}", "namespace": md.namespace},
             "eventTime": now,
             "reportingController": REPORTING_CONTROLLER,
             "reportingInstance": _INSTANCE[:128],

@@ -2,7 +2,8 @@
 
 * init container ``fetch``: ``canaria fetch <uri> --dest /models/model.onnx [--sha256 ..]``
   into an emptyDir, with the credentials Secret as environment (``envFrom``). ``pvc://``
-  models skip it: the claim is mounted read-only instead.
+  models skip it (the claim is mounted read-only instead), and so does a ``file://`` model
+  without sha256 (a path inside the image, served where it is).
 * container ``serve``: ``canaria serve`` configured by ``CANARIA_*`` env (contract names),
   startup/readiness probes on /readyz, liveness on /healthz, Prometheus scrape annotations.
 * non-root, read-only root filesystem, all capabilities dropped, seccomp RuntimeDefault.
@@ -66,8 +67,18 @@ def _http_probe(path: str, period: int, failures: int) -> Json:
     }
 
 
+def _needs_fetch(artifact: Artifact) -> bool:
+    """Remote models are fetched; a file:// model inside the image only when its sha256 must
+    be verified (the copy is checked); pvc:// never (the claim is mounted)."""
+    if artifact.kind == "file":
+        return artifact.sha256 is not None
+    return artifact.kind != "pvc"
+
+
 def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list[Json]]:
     """(model path, volumes, serve mounts, init containers' mounts) for the artifact."""
+    if artifact.kind == "file" and not _needs_fetch(artifact):
+        return artifact.uri.removeprefix("file://"), [], [], []
     if artifact.kind == "pvc":
         claim, path = artifact.pvc_claim_and_path()
         volume = {"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
@@ -173,7 +184,7 @@ def pod_template(
         "containers": [serve],
         "volumes": volumes,
     }
-    if artifact.kind != "pvc":
+    if _needs_fetch(artifact):
         spec["initContainers"] = [_fetch_container(artifact, image, pull_policy, init_mounts)]
     return {
         "metadata": {
