@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -164,7 +165,7 @@ def test_rewrite_paths_prefers_the_longest_mount() -> None:
     assert rewrite_paths("/models/extra/x /models/y /modelsz", mounts) == "/B/x /A/y /modelsz"
 
 
-def test_probes_resolve_named_ports_and_are_polled_at_least_every_second() -> None:
+def test_probes_resolve_named_ports() -> None:
     container = {
         "name": "serve",
         "ports": [{"name": "http", "containerPort": 8080}],
@@ -179,7 +180,8 @@ def test_probes_resolve_named_ports_and_are_polled_at_least_every_second() -> No
         8080,
         "/readyz",
     )
-    assert plan.readiness.period == 1.0
+    assert plan.readiness.period == 10.0
+    assert plan.startup is None
     assert (plan.liveness.kind, plan.liveness.failure_threshold) == ("tcp", 5)
 
 
@@ -192,3 +194,41 @@ def test_init_containers_and_restart_policy_are_planned_in_order() -> None:
     plan = plan_pod(pod, _ctx())
     assert [c.name for c in plan.init] == ["fetch", "check"]
     assert plan.restart_policy == "OnFailure"
+
+
+def test_paths_that_exist_here_are_kept_and_replacements_are_not_rewritten_again(
+    tmp_path: Path,
+) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"x")
+    top = "/" + model.parts[1]  # "/tmp" for pytest's usual tmp_path
+    container = {
+        "name": "fetch",
+        "args": ["fetch", f"file://{model}", "--dest", "/models/m.onnx", "--scratch", top],
+        "volumeMounts": [
+            {"name": "scratch", "mountPath": top},
+            {"name": "models", "mountPath": "/models"},
+        ],
+        "startupProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "failureThreshold": 30},
+    }
+    # Both local folders live under `top` too: a second pass would rewrite them again.
+    vols = {"scratch": tmp_path / "scratch", "models": tmp_path / "models"}
+    plan = plan_container(
+        _pod([container]), container, _ctx(volumes=vols, keep_path=os.path.exists)
+    )
+    assert plan.argv[1:] == (
+        "fetch",
+        f"file://{model}",  # exists on this machine: kept
+        "--dest",
+        f"{tmp_path}/models/m.onnx",
+        "--scratch",
+        f"{tmp_path}/scratch",  # the mount path itself is always mapped
+    )
+    assert plan.startup is not None
+    assert plan.startup.failure_threshold == 30
+
+
+def test_a_volume_at_tmp_becomes_tmpdir(tmp_path: Path) -> None:
+    container = {"name": "c", "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    plan = plan_container(_pod([container]), container, _ctx(volumes={"tmp": tmp_path}))
+    assert plan.env["TMPDIR"] == str(tmp_path)

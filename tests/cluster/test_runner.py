@@ -36,6 +36,14 @@ def _tiny_model(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+    }
+
+
 def _serving_pod(name: str, model_dir: Path, ready_path: str = "/readyz") -> dict[str, Any]:
     """A pod shaped like the operator's: model copied by an init container into an emptyDir."""
     return {
@@ -78,7 +86,10 @@ def _serving_pod(name: str, model_dir: Path, ready_path: str = "/readyz") -> dic
                         {"name": "CANARIA_TRACK", "value": "canary"},
                     ],
                     "ports": [{"name": "http", "containerPort": 8080}],
-                    "readinessProbe": {"httpGet": {"path": ready_path, "port": "http"}},
+                    # The probes the operator gives its serving pods.
+                    "startupProbe": _probe("/readyz", 2, 150),
+                    "readinessProbe": _probe(ready_path, 5, 2),
+                    "livenessProbe": _probe("/healthz", 10, 3),
                     "volumeMounts": [{"name": "models", "mountPath": "/models"}],
                 }
             ],

@@ -41,6 +41,7 @@ __all__ = [
 
 STATE_FILE = "cluster.json"
 ENV_PROMETHEUS_URL = "CANARIA_PROMETHEUS_URL"
+ENV_OPERATOR_PROMETHEUS_URL = "CANARIA_OPERATOR_PROMETHEUS_URL"  # read by `canaria operator`
 DEFAULT_NODES = 3
 _START_TIMEOUT_S = 120.0
 
@@ -76,6 +77,7 @@ class DevCluster:
             "KUBECONFIG": str(self.kubeconfig),
             "PATH": path,
             ENV_PROMETHEUS_URL: self.prometheus_url,
+            ENV_OPERATOR_PROMETHEUS_URL: self.prometheus_url,
             ENV_STATE_DIR: str(self.state_dir),
         }
 
@@ -223,6 +225,8 @@ def _start(lay: Layout, procs: list[Proc], node_names: list[str], cluster: DevCl
                 continue
             if proc.pid is not None:
                 print(f"dev-cluster: {proc.name} (pid {proc.pid}) is not running; restarting")
+            if proc.name == "pod-runner":  # a killed runner leaves its ready file behind
+                (lay.state / "pods" / READY_FILE).unlink(missing_ok=True)
             launch(proc)
             cluster.save()
             if proc.name == "kwok":

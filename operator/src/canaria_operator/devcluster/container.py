@@ -1,8 +1,11 @@
 """One container of a runner pod as a local process: start, probe, restart with back-off.
 
-Readiness: with an ``httpGet``/``tcpSocket`` readiness probe the container is ready while the
-probe (against ``podIP:port``, at least once a second) passes; without one it is ready once
-started. A failing liveness probe (``failureThreshold`` times in a row) kills the process.
+Probes (``httpGet``/``tcpSocket`` against ``podIP:port``; ``exec`` probes count as passing): a
+startup probe gates the others and kills the process when ``failureThreshold x periodSeconds``
+pass without success. Readiness is polled every second: ready on a success, not ready after
+``failureThreshold`` failures in a row (or at once before the first success); without a
+readiness probe the container is ready while it runs. Liveness runs every ``periodSeconds``
+and kills the process after ``failureThreshold`` failures in a row.
 A process that exits is restarted per ``restartPolicy`` after a back-off of 1, 2, 4 ... 30
 seconds (reset after 30 s of running), shown as ``Waiting/CrashLoopBackOff`` with the restart
 count and the last termination in ``containerStatuses``.
@@ -30,6 +33,7 @@ BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 BACKOFF_RESET_S = 30.0
 START_ERROR_EXIT = 128
+POLL_S = 1.0  # readiness and startup probes are polled this often, whatever periodSeconds says
 
 
 async def probe_once(probe: Probe, host: str, client: httpx.AsyncClient) -> bool:
@@ -135,27 +139,51 @@ class ContainerProcess:
         self.on_change()
         return code
 
-    async def _probe_loop(self, proc: asyncio.subprocess.Process) -> None:
-        readiness, liveness = self.plan.readiness, self.plan.liveness
-        if readiness is None:
-            self.state.ready = True
+    async def _startup(self, proc: asyncio.subprocess.Process, probe: Probe) -> bool:
+        """Wait for the startup probe; False once its budget (threshold x period) is spent."""
+        deadline = time.monotonic() + probe.initial_delay + probe.failure_threshold * probe.period
+        await asyncio.sleep(probe.initial_delay)
+        while proc.returncode is None and time.monotonic() < deadline:
+            if await probe_once(probe, self.pod_ip, self.http):
+                return True
+            await asyncio.sleep(POLL_S)
+        return False
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready != self.state.ready:
+            self.state.ready = ready
             self.on_change()
+
+    async def _probe_loop(self, proc: asyncio.subprocess.Process) -> None:
+        """Startup probe first (gates the others), then readiness every second and liveness
+        every ``periodSeconds``; a spent startup budget or failed liveness kills the process."""
+        readiness, liveness, startup = self.plan.readiness, self.plan.liveness, self.plan.startup
+        if startup is not None and not await self._startup(proc, startup):
+            self._signal(signal.SIGKILL)
+            return
         started = time.monotonic()
-        live_failures = 0
+        if readiness is None:
+            self._set_ready(True)
+        next_live = started + (liveness.initial_delay if liveness else 0.0)
+        ready_failures = live_failures = 0
         while proc.returncode is None:
-            elapsed = time.monotonic() - started
-            if readiness is not None and elapsed >= readiness.initial_delay:
+            now = time.monotonic()
+            if readiness is not None and now - started >= readiness.initial_delay:
                 ok = await probe_once(readiness, self.pod_ip, self.http)
-                if ok != self.state.ready and proc.returncode is None:
-                    self.state.ready = ok
-                    self.on_change()
-            if liveness is not None and elapsed >= liveness.initial_delay:
+                ready_failures = 0 if ok else ready_failures + 1
+                if proc.returncode is None:
+                    if ok:
+                        self._set_ready(True)
+                    elif not self.state.ready or ready_failures >= readiness.failure_threshold:
+                        self._set_ready(False)
+            if liveness is not None and now >= next_live:
+                next_live = now + liveness.period
                 ok = await probe_once(liveness, self.pod_ip, self.http)
                 live_failures = 0 if ok else live_failures + 1
                 if live_failures >= liveness.failure_threshold:
                     self._signal(signal.SIGKILL)
                     return
-            await asyncio.sleep(1.0 if readiness is None else readiness.period)
+            await asyncio.sleep(POLL_S)
 
     async def run_forever(self, restart: Callable[[int], bool]) -> int:
         """Run, restarting while ``restart(exit_code)`` says so; returns the last exit code."""

@@ -9,8 +9,12 @@ How a container of a runner pod becomes a process:
   (``fieldRef``, ``configMapKeyRef``, ``secretKeyRef``) and ``envFrom`` are supported.
 - binding: each pod has its own loopback IP, so ports never clash; the runner sets
   ``CANARIA_HOST=<podIP>`` and rewrites ``--host``/``--host=`` arguments to the pod IP.
-- volumes: every volume is a local folder; each ``volumeMount.mountPath`` (plus ``subPath``)
-  is rewritten to that folder wherever it appears in args, env values and ``workingDir``.
+- volumes: every volume is a local folder (hostPath: the path itself); each
+  ``volumeMount.mountPath`` (plus ``subPath``) is rewritten to that folder wherever it appears
+  in args, env values and ``workingDir`` -- except paths that exist on this machine (so a test
+  can hand ``file:///tmp/.../model.onnx`` to a pod that mounts an emptyDir at ``/tmp``). A
+  volume mounted at ``/tmp`` also becomes ``TMPDIR``.
+- ignored: securityContext (processes run as the runner's user), resources, image pulls.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
 ]
 
 Json = Mapping[str, Any]
+Match = re.Match[str]
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 _PATH_CHAR = r"[\w.-]"
 
@@ -46,7 +51,7 @@ class Probe:
     path: str = "/"
     scheme: str = "HTTP"
     initial_delay: float = 0.0
-    period: float = 1.0
+    period: float = 10.0  # periodSeconds as written; the runner polls readiness every second
     timeout: float = 1.0
     failure_threshold: int = 3
 
@@ -60,6 +65,7 @@ class ContainerPlan:
     cwd: str | None
     readiness: Probe | None
     liveness: Probe | None
+    startup: Probe | None = None
     error: str | None = None  # set when the container cannot run locally
 
 
@@ -79,6 +85,7 @@ class PlanContext:
     configmaps: dict[str, dict[str, str]] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     base_env: dict[str, str] = field(default_factory=dict)
+    keep_path: Callable[[str], bool] = lambda _path: False  # see rewrite_paths
 
 
 def volume_dirs(pod: Json, pod_dir: Path) -> dict[str, Path]:
@@ -103,16 +110,29 @@ def _mounts(container: Json, volumes: Mapping[str, Path]) -> list[tuple[str, str
     return sorted(pairs, key=lambda p: len(p[0]), reverse=True)
 
 
-def _literal(value: str) -> Callable[[re.Match[str]], str]:
-    return lambda _match: value
+def rewrite_paths(
+    text: str, mounts: list[tuple[str, str]], keep: Callable[[str], bool] = lambda _p: False
+) -> str:
+    """Replace mount paths (as whole path prefixes) in ``text`` by their local folders.
 
+    One pass, longest mount path first, so a replacement is never rewritten again. ``keep``
+    may veto one occurrence (the whole path, up to a quote or blank; never the bare mount
+    path): the runner keeps paths that exist on this machine, e.g.
+    ``file:///tmp/test-data/model.onnx`` given to a container that mounts an emptyDir at /tmp.
+    """
+    if not mounts:
+        return text
+    targets = dict(mounts)
+    alternatives = "|".join(re.escape(m) for m in sorted(targets, key=len, reverse=True))
+    pattern = rf"(?<!{_PATH_CHAR})({alternatives})(?=/|$|[^\w.-])[^\s'\"]*"
 
-def rewrite_paths(text: str, mounts: list[tuple[str, str]]) -> str:
-    """Replace each mount path (as a whole path prefix) in ``text`` by its local folder."""
-    for mount_path, local in mounts:
-        pattern = rf"(?<!{_PATH_CHAR}){re.escape(mount_path)}(?=/|$|[^\w.-])"
-        text = re.sub(pattern, _literal(local), text)
-    return text
+    def sub(match: Match) -> str:
+        whole, mount_path = match.group(0), match.group(1)
+        if whole.rstrip("/") != mount_path and keep(whole):
+            return whole
+        return targets[mount_path] + whole[len(mount_path) :]
+
+    return re.sub(pattern, sub, text)
 
 
 def _expand(text: str, env: Mapping[str, str]) -> str:
@@ -199,7 +219,7 @@ def _probe(spec: Json | None, container: Json) -> Probe | None:
         path=path,
         scheme=scheme,
         initial_delay=float(spec.get("initialDelaySeconds", 0)),
-        period=min(float(spec.get("periodSeconds", 10)), 1.0),
+        period=float(spec.get("periodSeconds", 10)),
         timeout=float(spec.get("timeoutSeconds", 1)),
         failure_threshold=int(spec.get("failureThreshold", 3)),
     )
@@ -234,24 +254,32 @@ def _bind_host(argv: list[str], pod_ip: str) -> list[str]:
 
 def plan_container(pod: Json, container: Json, ctx: PlanContext) -> ContainerPlan:
     mounts = _mounts(container, ctx.volumes)
+
+    def local(text: str) -> str:
+        return rewrite_paths(text, mounts, ctx.keep_path)
+
     env: dict[str, str] = dict(ctx.base_env)
+    tmp = dict(mounts).get("/tmp")
+    if tmp is not None:
+        env["TMPDIR"] = tmp
     env.update(_env_from(container, ctx))
     for item in container.get("env") or []:
         value = _env_value(pod, item, ctx, env)
         if value is not None:
-            env[item["name"]] = rewrite_paths(value, mounts)
+            env[item["name"]] = local(value)
     env[ENV_HOST] = ctx.pod_ip
     argv, error = _argv(container, ctx)
-    argv = [argv[0], *(rewrite_paths(_expand(a, env), mounts) for a in argv[1:])] if argv else []
+    argv = [argv[0], *(local(_expand(a, env)) for a in argv[1:])] if argv else []
     cwd = container.get("workingDir")
     return ContainerPlan(
         name=container["name"],
         image=str(container.get("image", "")),
         argv=tuple(_bind_host(argv, ctx.pod_ip)),
         env=env,
-        cwd=rewrite_paths(cwd, mounts) if cwd else None,
+        cwd=local(cwd) if cwd else None,
         readiness=_probe(container.get("readinessProbe"), container),
         liveness=_probe(container.get("livenessProbe"), container),
+        startup=_probe(container.get("startupProbe"), container),
         error=error,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -160,10 +161,11 @@ class PodWorker:
             configmaps=configmaps,
             secrets=secrets,
             base_env=base_env,
+            keep_path=os.path.exists,
         )
         await asyncio.to_thread(self._write_volumes, ctx, sa[1] if sa else None)
         await asyncio.to_thread((self.dir / "home").mkdir, exist_ok=True)
-        return plan_pod(self.pod, ctx)
+        return await asyncio.to_thread(plan_pod, self.pod, ctx)
 
     def _set_waiting(self, reason: str, message: str) -> None:
         if self.state is not None:
