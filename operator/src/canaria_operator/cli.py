@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "canaria_operator.devcluster.cli",
     "canaria_operator.cli_operator",
     "canaria_operator.router.cli",
+    "canaria_operator.rollout.cli",
 )
 
 

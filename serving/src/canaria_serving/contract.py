@@ -63,6 +63,8 @@ LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 ANNOTATION_SCRAPE: Final = "prometheus.io/scrape"
 ANNOTATION_SCRAPE_PORT: Final = "prometheus.io/port"
 ANNOTATION_SCRAPE_PATH: Final = "prometheus.io/path"
+# Manual rollout control (promote|abort|pause|resume|retry), set by `canaria promote` etc.
+ANNOTATION_ACTION: Final = "canaria.dev/action"
 
 # --- Prometheus metric names (without the _total/_bucket suffixes prometheus-client adds) ---
 # Label names. `model` is the served model name, `version` the model version,
