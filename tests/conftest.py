@@ -2,8 +2,8 @@
 
 The session fixture reuses a cluster that already runs (``canaria dev-cluster up``); otherwise
 it brings one up (building the binaries on first use) and tears it down at the end of the
-session. Failing to bring it up is a test error. Only ``CANARIA_SKIP_CLUSTER=1`` skips the
-tests marked ``cluster``.
+session (unless ``CANARIA_KEEP_CLUSTER=1``). Failing to bring it up is a test error. Only
+``CANARIA_SKIP_CLUSTER=1`` skips the tests marked ``cluster``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from canaria_operator.devcluster.cluster import DevCluster
 
 SKIP_ENV = "CANARIA_SKIP_CLUSTER"
+KEEP_ENV = "CANARIA_KEEP_CLUSTER"  # =1: leave a cluster this session brought up running
 SKIP_REASON = f"{SKIP_ENV}=1: tests that need the dev cluster are skipped"
 
 
@@ -46,5 +47,5 @@ def dev_cluster() -> Iterator[DevCluster]:
     try:
         yield cluster
     finally:
-        if not existed:
+        if not existed and os.environ.get(KEEP_ENV) != "1":
             down()
