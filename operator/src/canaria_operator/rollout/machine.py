@@ -23,24 +23,14 @@ Rules (see ``RolloutSpec`` for the knobs):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
 from canaria_operator.analysis.result import CheckResult, Verdict, round_verdict
 from canaria_operator.rollout import reasons as R
 from canaria_operator.rollout.actions import (
-    Action,
     ClearActionAnnotation,
-    CreateCanary,
     Decision,
     EmitEvent,
-    PromoteCanary,
-    RecordHistory,
-    ReplaceStable,
-    RestorePrevious,
-    ScaleDown,
-    SetTraffic,
 )
 from canaria_operator.rollout.model import (
     ManualAction,
@@ -52,39 +42,31 @@ from canaria_operator.rollout.model import (
     Stage,
     Strategy,
 )
+from canaria_operator.rollout.transitions import (
+    ACTIVE_PHASES,
+    Ctx,
+    advance,
+    enter_first_stage,
+    promote,
+    replace_immediately,
+    restore_previous,
+    rollback,
+    start,
+    supersede,
+    timers,
+)
 
 __all__ = ["ACTIVE_PHASES", "analysis_due", "decide", "next_analysis_at"]
 
-ACTIVE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED})
 _ANALYSED_STAGES = frozenset({Stage.SHADOW, Stage.PREVIEW, Stage.STEPS})
 _MAX_PASSES = 8
-
-
-@dataclass
-class _Ctx:
-    state: RolloutState
-    spec: RolloutSpec
-    now: datetime
-    actions: list[Action] = field(default_factory=list)
-
-    def set(self, **changes: Any) -> None:
-        self.state = self.state.model_copy(update=changes)
-
-    def event(self, kind: Literal["Normal", "Warning"], reason: str, message: str) -> None:
-        self.actions.append(EmitEvent(type=kind, reason=reason, message=message))
-        self.set(reason=reason, message=message)
-
-    def traffic(self, weight: int, mirror: int) -> None:
-        if (self.state.canary_weight, self.state.mirror_percent) != (weight, mirror):
-            self.actions.append(SetTraffic(canary_weight=weight, mirror_percent=mirror))
-            self.set(canary_weight=weight, mirror_percent=mirror)
 
 
 def decide(
     observed: Observed, spec: RolloutSpec, analysis: list[CheckResult], now: datetime
 ) -> Decision:
     """Next state and actions for one ModelDeployment (see the module docstring)."""
-    ctx = _Ctx(state=observed.state, spec=spec, now=now)
+    ctx = Ctx(state=observed.state, spec=spec, now=now)
     if observed.action is not None:
         _manual(ctx, observed, observed.action)
     for _ in range(_MAX_PASSES):
@@ -119,54 +101,27 @@ def analysis_due(state: RolloutState, spec: RolloutSpec, now: datetime) -> bool:
 # --- transitions -----------------------------------------------------------------------------
 
 
-def _transition(ctx: _Ctx, observed: Observed, analysis: list[CheckResult]) -> None:
+def _transition(ctx: Ctx, observed: Observed, analysis: list[CheckResult]) -> None:
     s, target = ctx.state, observed.target_version
     if s.stable_version is None:
         ctx.set(stable_version=target, reason=R.IDLE, message=f"serving {target}")
     elif ctx.spec.strategy is Strategy.IMMEDIATE and target != s.stable_version:
-        _replace_immediately(ctx, target)
+        replace_immediately(ctx, target)
     elif target == s.stable_version:
         if s.phase in ACTIVE_PHASES:
-            _rollback(ctx, R.SPEC_REVERTED, f"spec.model is back to stable {target}")
+            rollback(ctx, R.SPEC_REVERTED, f"spec.model is back to stable {target}")
     elif s.phase is Phase.PROMOTED and target == s.previous_version:
-        _restore_previous(ctx, R.RESTORED_PREVIOUS, f"spec.model is back to {target}, still warm")
+        restore_previous(ctx, R.RESTORED_PREVIOUS, f"spec.model is back to {target}, still warm")
     elif target != s.canary_version:
         if s.phase in ACTIVE_PHASES and s.canary_version is not None:
-            _supersede(ctx, target)
-        _start(ctx, target, R.ROLLOUT_STARTED)
+            supersede(ctx, target)
+        start(ctx, target, R.ROLLOUT_STARTED)
     elif s.phase in ACTIVE_PHASES:
         _progress(ctx, observed, analysis)
-    _timers(ctx)
+    timers(ctx)
 
 
-def _start(ctx: _Ctx, version: str, reason: str) -> None:
-    spec, now = ctx.spec, ctx.now
-    ctx.actions.append(
-        CreateCanary(version=version, full_size=spec.strategy is Strategy.BLUE_GREEN)
-    )
-    ctx.traffic(0, 0)
-    ctx.set(
-        phase=Phase.PROGRESSING,
-        stage=Stage.WAITING,
-        canary_version=version,
-        step_index=-1,
-        started_at=now,
-        step_started_at=now,
-        canary_unready_since=None,
-        successes=0,
-        consecutive_failures=0,
-        consecutive_errors=0,
-        paused_by=None,
-        canary_scale_down_at=None,
-    )
-    ctx.event(
-        "Normal",
-        reason,
-        f"{spec.strategy} rollout of {version} started (stable {ctx.state.stable_version})",
-    )
-
-
-def _progress(ctx: _Ctx, observed: Observed, analysis: list[CheckResult]) -> None:
+def _progress(ctx: Ctx, observed: Observed, analysis: list[CheckResult]) -> None:
     s, spec, now = ctx.state, ctx.spec, ctx.now
     pods = observed.canary
     need = pods.desired if pods is not None and spec.strategy is Strategy.BLUE_GREEN else 1
@@ -177,7 +132,7 @@ def _progress(ctx: _Ctx, observed: Observed, analysis: list[CheckResult]) -> Non
         if s.canary_unready_since is None:
             ctx.set(canary_unready_since=now)
         if now - since >= spec.progress_deadline:
-            _rollback(
+            rollback(
                 ctx,
                 R.PROGRESS_DEADLINE_EXCEEDED,
                 f"canary {s.canary_version} not Ready for {spec.progress_deadline}: {why}",
@@ -189,7 +144,7 @@ def _progress(ctx: _Ctx, observed: Observed, analysis: list[CheckResult]) -> Non
     elif s.canary_unready_since is not None:
         ctx.set(canary_unready_since=None)
     if ctx.state.stage is Stage.WAITING:
-        _enter_first_stage(ctx)
+        enter_first_stage(ctx)
         return
     if _consume_round(ctx, analysis) or ctx.state.phase is not Phase.PROGRESSING:
         return
@@ -198,38 +153,7 @@ def _progress(ctx: _Ctx, observed: Observed, analysis: list[CheckResult]) -> Non
     _maybe_advance(ctx)
 
 
-def _enter_first_stage(ctx: _Ctx) -> None:
-    strategy, mirror = ctx.spec.strategy, ctx.spec.mirror_percent
-    if strategy is Strategy.BLUE_GREEN:
-        ctx.set(stage=Stage.PREVIEW, step_started_at=ctx.now, successes=0)
-        ctx.traffic(0, mirror)
-        ctx.event(
-            "Normal",
-            R.WAITING_FOR_ANALYSIS,
-            f"preview: canary at full size, {mirror}% of traffic mirrored to it",
-        )
-    elif strategy is Strategy.SHADOW:
-        ctx.set(stage=Stage.SHADOW, step_started_at=ctx.now, successes=0)
-        ctx.traffic(0, mirror)
-        ctx.event(
-            "Normal", R.WAITING_FOR_ANALYSIS, f"shadow: {mirror}% of traffic mirrored to the canary"
-        )
-    else:
-        _enter_step(ctx, 0)
-
-
-def _enter_step(ctx: _Ctx, index: int) -> None:
-    step = ctx.spec.steps[index]
-    ctx.set(stage=Stage.STEPS, step_index=index, step_started_at=ctx.now, successes=0)
-    ctx.traffic(step.weight, 0)
-    ctx.event(
-        "Normal",
-        R.STEP_ADVANCED,
-        f"step {index + 1}/{len(ctx.spec.steps)}: canary weight {step.weight}%",
-    )
-
-
-def _consume_round(ctx: _Ctx, analysis: list[CheckResult]) -> bool:
+def _consume_round(ctx: Ctx, analysis: list[CheckResult]) -> bool:
     """Count a new analysis round; True if it ended the rollout or paused it."""
     s, spec = ctx.state, ctx.spec
     if not analysis:
@@ -257,7 +181,7 @@ def _consume_round(ctx: _Ctx, analysis: list[CheckResult]) -> bool:
         fails = s.consecutive_failures + 1
         ctx.set(successes=0, consecutive_failures=fails, consecutive_errors=0)
         if fails >= spec.failure_threshold:
-            _rollback(ctx, R.ANALYSIS_FAILED, f"{fails} consecutive failed checks: {summary}")
+            rollback(ctx, R.ANALYSIS_FAILED, f"{fails} consecutive failed checks: {summary}")
             return True
         ctx.event(
             "Warning",
@@ -285,7 +209,7 @@ def _consume_round(ctx: _Ctx, analysis: list[CheckResult]) -> bool:
     return False
 
 
-def _maybe_advance(ctx: _Ctx) -> None:
+def _maybe_advance(ctx: Ctx) -> None:
     s, spec, now = ctx.state, ctx.spec, ctx.now
     if s.stage is Stage.STEPS and s.step_index >= len(spec.steps):
         ctx.set(step_index=len(spec.steps) - 1)  # spec lost steps mid-rollout
@@ -316,157 +240,13 @@ def _maybe_advance(ctx: _Ctx) -> None:
                 f"step {s.step_index + 1} passed; paused until `canaria resume`",
             )
             return
-    _advance(ctx)
-
-
-def _advance(ctx: _Ctx) -> None:
-    s, spec = ctx.state, ctx.spec
-    if s.stage is Stage.SHADOW:
-        ctx.event("Normal", R.SHADOW_PASSED, "shadow analysis passed")
-        _enter_step(ctx, 0)
-    elif s.stage is Stage.STEPS and s.step_index + 1 < len(spec.steps):
-        _enter_step(ctx, s.step_index + 1)
-    else:
-        _promote(ctx, R.PROMOTED, f"{s.canary_version} passed every step and is now stable")
-
-
-def _promote(ctx: _Ctx, reason: str, message: str) -> None:
-    s, now = ctx.state, ctx.now
-    assert s.canary_version is not None
-    if s.previous_version is not None:
-        ctx.actions.append(ScaleDown(track="previous", version=s.previous_version))
-    ctx.actions.append(PromoteCanary(version=s.canary_version, previous_version=s.stable_version))
-    ctx.actions.append(
-        RecordHistory(
-            version=s.canary_version,
-            result="Promoted",
-            reason=reason,
-            started_at=s.started_at,
-            finished_at=now,
-        )
-    )
-    ctx.set(canary_weight=0, mirror_percent=0)  # PromoteCanary implies it: stable has 100%
-    ctx.set(
-        phase=Phase.PROMOTED,
-        stage=None,
-        stable_version=s.canary_version,
-        canary_version=None,
-        previous_version=s.stable_version,
-        previous_scale_down_at=now + ctx.spec.scale_down_delay,
-        step_index=-1,
-        paused_by=None,
-        canary_unready_since=None,
-        canary_scale_down_at=None,
-    )
-    ctx.event("Normal", reason, message)
-
-
-def _end_canary(
-    ctx: _Ctx, result: Literal["RolledBack", "Superseded"], reason: str, message: str
-) -> None:
-    s = ctx.state
-    ctx.traffic(0, 0)
-    assert s.canary_version is not None
-    ctx.actions.append(
-        RecordHistory(
-            version=s.canary_version,
-            result=result,
-            reason=reason,
-            started_at=s.started_at,
-            finished_at=ctx.now,
-        )
-    )
-    ctx.set(
-        phase=Phase.ROLLED_BACK,
-        stage=None,
-        paused_by=None,
-        canary_unready_since=None,
-        canary_scale_down_at=ctx.now + ctx.spec.scale_down_delay,
-    )
-    ctx.event("Warning", reason, message)
-
-
-def _supersede(ctx: _Ctx, target: str) -> None:
-    old = ctx.state.canary_version
-    _end_canary(ctx, "Superseded", R.SUPERSEDED, f"{old} superseded by {target}")
-
-
-def _rollback(ctx: _Ctx, reason: str, message: str) -> None:
-    _end_canary(ctx, "RolledBack", reason, f"rolled back {ctx.state.canary_version}: {message}")
-
-
-def _restore_previous(ctx: _Ctx, reason: str, message: str) -> None:
-    s = ctx.state
-    assert s.previous_version is not None
-    assert s.stable_version is not None
-    ctx.actions.append(
-        RestorePrevious(version=s.previous_version, demoted_version=s.stable_version)
-    )
-    ctx.actions.append(
-        RecordHistory(
-            version=s.stable_version,
-            result="RolledBack",
-            reason=reason,
-            started_at=s.started_at,
-            finished_at=ctx.now,
-        )
-    )
-    ctx.set(
-        phase=Phase.ROLLED_BACK,
-        stage=None,
-        stable_version=s.previous_version,
-        canary_version=s.stable_version,
-        previous_version=None,
-        previous_scale_down_at=None,
-        canary_weight=0,
-        mirror_percent=0,
-        canary_scale_down_at=ctx.now + ctx.spec.scale_down_delay,
-    )
-    ctx.event("Warning", reason, message)
-
-
-def _replace_immediately(ctx: _Ctx, target: str) -> None:
-    s = ctx.state
-    if s.phase in ACTIVE_PHASES and s.canary_version is not None:
-        _supersede(ctx, target)
-    if ctx.state.canary_version is not None:
-        ctx.actions.append(ScaleDown(track="canary", version=ctx.state.canary_version))
-    ctx.actions.append(ReplaceStable(version=target))
-    ctx.set(
-        phase=Phase.PROMOTED,
-        stage=None,
-        stable_version=target,
-        canary_version=None,
-        canary_scale_down_at=None,
-        step_index=-1,
-        started_at=ctx.now,
-    )
-    ctx.event("Normal", R.REPLACED, f"stable replaced in place by {target}")
-
-
-def _timers(ctx: _Ctx) -> None:
-    s, now = ctx.state, ctx.now
-    if (
-        s.canary_scale_down_at is not None
-        and now >= s.canary_scale_down_at
-        and s.phase not in ACTIVE_PHASES
-        and s.canary_version is not None
-    ):
-        ctx.actions.append(ScaleDown(track="canary", version=s.canary_version))
-        ctx.set(canary_scale_down_at=None)
-    if (
-        s.previous_scale_down_at is not None
-        and now >= s.previous_scale_down_at
-        and s.previous_version is not None
-    ):
-        ctx.actions.append(ScaleDown(track="previous", version=s.previous_version))
-        ctx.set(previous_scale_down_at=None, previous_version=None)
+    advance(ctx)
 
 
 # --- manual actions --------------------------------------------------------------------------
 
 
-def _manual(ctx: _Ctx, observed: Observed, action: ManualAction) -> None:
+def _manual(ctx: Ctx, observed: Observed, action: ManualAction) -> None:
     ctx.actions.append(ClearActionAnnotation(action=action.value))
     s = ctx.state
     why = _manual_refusal(s, observed, action)
@@ -478,11 +258,11 @@ def _manual(ctx: _Ctx, observed: Observed, action: ManualAction) -> None:
         )
         return
     if action is ManualAction.PROMOTE:
-        _promote(ctx, R.MANUAL_PROMOTION, f"{s.canary_version} promoted by user")
+        promote(ctx, R.MANUAL_PROMOTION, f"{s.canary_version} promoted by user")
     elif action is ManualAction.ABORT and s.phase in ACTIVE_PHASES:
-        _rollback(ctx, R.ABORTED, "aborted by user")
+        rollback(ctx, R.ABORTED, "aborted by user")
     elif action is ManualAction.ABORT:
-        _restore_previous(ctx, R.ABORTED, f"aborted by user: back to {s.previous_version}")
+        restore_previous(ctx, R.ABORTED, f"aborted by user: back to {s.previous_version}")
     elif action is ManualAction.PAUSE:
         ctx.set(phase=Phase.PAUSED, paused_by=PauseCause.USER)
         ctx.event("Normal", R.MANUAL_PAUSE, "paused by user")
@@ -491,10 +271,10 @@ def _manual(ctx: _Ctx, observed: Observed, action: ManualAction) -> None:
         ctx.set(phase=Phase.PROGRESSING, paused_by=None, consecutive_errors=0)
         ctx.event("Normal", R.RESUMED, "resumed by user")
         if cause is PauseCause.STEP:
-            _advance(ctx)
+            advance(ctx)
     else:  # RETRY
         assert s.canary_version is not None
-        _start(ctx, s.canary_version, R.RETRYING)
+        start(ctx, s.canary_version, R.RETRYING)
 
 
 def _manual_refusal(s: RolloutState, observed: Observed, action: ManualAction) -> str | None:
