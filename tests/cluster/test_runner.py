@@ -286,3 +286,66 @@ def test_runner_pods_use_their_service_account_under_rbac(
     )
     assert done["status"]["phase"] == "Succeeded"
     assert json.loads((tmp_path / "result.json").read_text()) == {"pods": 200, "secrets": 403}
+
+
+_CFG_SCRIPT = (
+    "import os, time; "
+    "seen = os.environ['GREETING'] + '|' + open('/etc/cfg/GREETING').read(); "
+    "open('/out/seen', 'w').write(seen); "
+    "time.sleep(600)"
+)
+
+
+def test_a_missing_configmap_blocks_the_pod_until_it_exists(
+    dev_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "cfg", "namespace": namespace},
+        "spec": {
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "settings"}},
+                {"name": "out", "hostPath": {"path": str(tmp_path)}},
+            ],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": IMAGE,
+                    "command": ["python", "-c", _CFG_SCRIPT],
+                    "envFrom": [{"configMapRef": {"name": "settings"}}],
+                    "volumeMounts": [
+                        {"name": "cfg", "mountPath": "/etc/cfg"},
+                        {"name": "out", "mountPath": "/out"},
+                    ],
+                }
+            ],
+        },
+    }
+    apply(dev_cluster, pod)
+
+    def waiting_reason(p: dict[str, Any]) -> bool:
+        statuses = p["status"].get("containerStatuses") or []
+        waiting = statuses[0]["state"].get("waiting", {}) if statuses else {}
+        return waiting.get("reason") == "CreateContainerConfigError"
+
+    blocked = wait_for(
+        "CreateContainerConfigError", pod_when(dev_cluster, namespace, "cfg", waiting_reason)
+    )
+    assert not is_ready(blocked)
+    assert "settings" in blocked["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+
+    run(
+        dev_cluster,
+        "kubectl",
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        namespace,
+        "--from-literal=GREETING=hello",
+    )
+    wait_for("the pod to be Ready", pod_when(dev_cluster, namespace, "cfg", is_ready))
+    seen = tmp_path / "seen"
+    wait_for("the process to see the ConfigMap", lambda: seen.exists() and seen.read_text())
+    assert seen.read_text() == "hello|hello"

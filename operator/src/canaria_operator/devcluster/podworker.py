@@ -15,7 +15,7 @@ import httpx
 
 from .container import ContainerProcess
 from .podspec import PlanContext, PodPlan, field_ref, plan_pod, volume_dirs
-from .podstatus import PodState
+from .podstatus import ContainerState, PodState
 
 __all__ = ["ClusterAccess", "PodWorker", "pod_key"]
 
@@ -169,9 +169,19 @@ class PodWorker:
 
     def _set_waiting(self, reason: str, message: str) -> None:
         if self.state is not None:
-            for c in [*self.init, *self.containers]:
-                c.state.waiting(reason, message)
+            for c in [*self.state.init, *self.state.main]:
+                c.waiting(reason, message)
             self._mark()
+
+    async def _prepare_until_ready(self, pod_ip: str) -> PodPlan:
+        """Prepare the pod, retrying (and showing why in its status) until it works."""
+        while True:
+            try:
+                return await self._prepare(pod_ip)
+            except Exception as exc:  # an API or file error: visible, retried
+                log.exception("preparing pod %s failed", self.name)
+                self._set_waiting("RunContainerError", f"dev-cluster runner: {exc}")
+                await asyncio.sleep(_RETRY_S)
 
     @staticmethod
     def _restart(policy: str) -> Callable[[int], bool]:
@@ -197,10 +207,18 @@ class PodWorker:
                     grace_s=grace,
                 )
 
-            plan = await self._prepare(pod_ip)
+            self.state = PodState(
+                [
+                    ContainerState(c["name"], c.get("image", ""))
+                    for c in spec.get("initContainers") or []
+                ],
+                [ContainerState(c["name"], c.get("image", "")) for c in spec["containers"]],
+            )
+            plan = await self._prepare_until_ready(pod_ip)
             self.init = [proc(p) for p in plan.init]
             self.containers = [proc(p) for p in plan.main]
-            self.state = PodState([c.state for c in self.init], [c.state for c in self.containers])
+            self.state.init = [c.state for c in self.init]
+            self.state.main = [c.state for c in self.containers]
             self._mark()
             # Init containers are never restarted after success; on failure they are retried
             # unless the pod's restartPolicy is Never.
