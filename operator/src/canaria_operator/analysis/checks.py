@@ -87,6 +87,12 @@ class _Round:
         total = n or 0.0
         return total, min(e or 0.0, total)  # increase() extrapolates: keep errors <= total
 
+    def judge(
+        self, metric: str, value: float, limit: float, *, failed: bool, message: str, samples: float
+    ) -> CheckResult:
+        verdict = Verdict.FAILED if failed else Verdict.SUCCESSFUL
+        return self.result(metric, verdict, message, value=value, threshold=limit, samples=samples)
+
     def too_few(self, metric: str, n: float, what: str = "canary requests") -> CheckResult:
         return self.result(
             metric,
@@ -200,14 +206,9 @@ class _Round:
         if rows_s < self.cfg.min_requests or dist_s is None or dist_c is None:
             return self.too_few(PREDICTION_DRIFT, rows_s, "stable predictions")
         value = psi(dist_s, dist_c)
-        verdict = Verdict.FAILED if value > limit else Verdict.SUCCESSFUL
-        return self.result(
-            PREDICTION_DRIFT,
-            verdict,
-            f"PSI {value:.3f} of canary vs stable {kind} (limit {limit})",
-            value=value,
-            threshold=limit,
-            samples=rows_c,
+        message = f"PSI {value:.3f} of canary vs stable {kind} (limit {limit})"
+        return self.judge(
+            PREDICTION_DRIFT, value, limit, failed=value > limit, message=message, samples=rows_c
         )
 
     async def shadow_agreement(self) -> CheckResult:
@@ -221,15 +222,12 @@ class _Round:
         if total < self.cfg.min_requests:
             return self.too_few(SHADOW_AGREEMENT, total, "shadow comparisons")
         share = counts.get("agree", 0.0) / total
-        verdict = Verdict.FAILED if share < limit else Verdict.SUCCESSFUL
-        return self.result(
-            SHADOW_AGREEMENT,
-            verdict,
+        message = (
             f"canary agrees with stable on {share:.1%} of {total:.0f} mirrored requests "
-            f"(minimum {limit:.1%}; errors {counts.get('error', 0.0):.0f})",
-            value=share,
-            threshold=limit,
-            samples=total,
+            f"(minimum {limit:.1%}; errors {counts.get('error', 0.0):.0f})"
+        )
+        return self.judge(
+            SHADOW_AGREEMENT, share, limit, failed=share < limit, message=message, samples=total
         )
 
     async def input_drift(self) -> CheckResult:
@@ -243,14 +241,9 @@ class _Round:
             return self.too_few(INPUT_DRIFT, rows or 0.0, "input rows")
         if value is None:
             return self.result(INPUT_DRIFT, Verdict.INCONCLUSIVE, "no input drift data")
-        verdict = Verdict.FAILED if value > limit else Verdict.SUCCESSFUL
-        return self.result(
-            INPUT_DRIFT,
-            verdict,
-            f"max input PSI {value:.3f} vs training reference (limit {limit})",
-            value=value,
-            threshold=limit,
-            samples=rows,
+        message = f"max input PSI {value:.3f} vs training reference (limit {limit})"
+        return self.judge(
+            INPUT_DRIFT, value, limit, failed=value > limit, message=message, samples=rows or 0.0
         )
 
     async def custom(self, metric: CustomMetric) -> CheckResult:

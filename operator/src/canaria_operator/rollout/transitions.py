@@ -145,15 +145,7 @@ def promote(ctx: Ctx, reason: str, message: str) -> None:
     if s.previous_version is not None:
         ctx.actions.append(ScaleDown(track="previous", version=s.previous_version))
     ctx.actions.append(PromoteCanary(version=s.canary_version, previous_version=s.stable_version))
-    ctx.actions.append(
-        RecordHistory(
-            version=s.canary_version,
-            result="Promoted",
-            reason=reason,
-            started_at=s.started_at,
-            finished_at=now,
-        )
-    )
+    history(ctx, s.canary_version, "Promoted", reason)
     ctx.set(canary_weight=0, mirror_percent=0)  # PromoteCanary implies it: stable has 100%
     ctx.set(
         phase=Phase.PROMOTED,
@@ -176,15 +168,7 @@ def end_canary(
     s = ctx.state
     ctx.traffic(0, 0)
     assert s.canary_version is not None
-    ctx.actions.append(
-        RecordHistory(
-            version=s.canary_version,
-            result=result,
-            reason=reason,
-            started_at=s.started_at,
-            finished_at=ctx.now,
-        )
-    )
+    history(ctx, s.canary_version, result, reason)
     ctx.set(
         phase=Phase.ROLLED_BACK,
         stage=None,
@@ -193,6 +177,21 @@ def end_canary(
         canary_scale_down_at=ctx.now + ctx.spec.scale_down_delay,
     )
     ctx.event("Warning", reason, message)
+
+
+def history(
+    ctx: Ctx, version: str, result: Literal["Promoted", "RolledBack", "Superseded"], reason: str
+) -> None:
+    """Record the end of the rollout that started at ``state.started_at``."""
+    ctx.actions.append(
+        RecordHistory(
+            version=version,
+            result=result,
+            reason=reason,
+            started_at=ctx.state.started_at,
+            finished_at=ctx.now,
+        )
+    )
 
 
 def supersede(ctx: Ctx, target: str) -> None:
@@ -211,15 +210,7 @@ def restore_previous(ctx: Ctx, reason: str, message: str) -> None:
     ctx.actions.append(
         RestorePrevious(version=s.previous_version, demoted_version=s.stable_version)
     )
-    ctx.actions.append(
-        RecordHistory(
-            version=s.stable_version,
-            result="RolledBack",
-            reason=reason,
-            started_at=s.started_at,
-            finished_at=ctx.now,
-        )
-    )
+    history(ctx, s.stable_version, "RolledBack", reason)
     ctx.set(
         phase=Phase.ROLLED_BACK,
         stage=None,
