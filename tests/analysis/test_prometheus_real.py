@@ -69,7 +69,9 @@ def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
     tracks = {}
     targets = []
     for track, version in (("stable", "v1"), ("canary", "v2")):
-        m = ServingMetrics("iris", version, track, "0" * 64, ["0", "1", "2"], ["f0"])
+        m = ServingMetrics(
+            "iris", version, track, sha256="0" * 64, classes=["0", "1", "2"], features=["f0"]
+        )
         port = free_port()
         server, thread = start_http_server(port, addr="127.0.0.1", registry=m.registry)
         tracks[track] = (m, server, thread)
@@ -121,6 +123,7 @@ def serve(m: object, n: int, errors: int, latency: float, classes: list[int]) ->
         m.request("v2", 500 if i < errors else 200)  # type: ignore[attr-defined]
         m.request_duration["v2"].observe(latency)  # type: ignore[attr-defined]
     m.observe_classes(np.array(classes))  # type: ignore[attr-defined]
+    m.flush()  # type: ignore[attr-defined]  # the server flushes its hot-path buffers like this
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
