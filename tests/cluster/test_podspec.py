@@ -232,3 +232,15 @@ def test_a_volume_at_tmp_becomes_tmpdir(tmp_path: Path) -> None:
     container = {"name": "c", "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
     plan = plan_container(_pod([container]), container, _ctx(volumes={"tmp": tmp_path}))
     assert plan.env["TMPDIR"] == str(tmp_path)
+
+
+def test_a_bound_claim_maps_to_its_volume_folder(tmp_path: Path) -> None:
+    pod = _pod(
+        [{"name": "c"}],
+        volumes=[
+            {"name": "bound", "persistentVolumeClaim": {"claimName": "models"}},
+            {"name": "other", "persistentVolumeClaim": {"claimName": "unknown"}},
+        ],
+    )
+    dirs = volume_dirs(pod, tmp_path, {"models": Path("/srv/models")})
+    assert dirs == {"bound": Path("/srv/models"), "other": tmp_path / "volumes" / "other"}

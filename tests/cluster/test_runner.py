@@ -349,3 +349,65 @@ def test_a_missing_configmap_blocks_the_pod_until_it_exists(
     seen = tmp_path / "seen"
     wait_for("the process to see the ConfigMap", lambda: seen.exists() and seen.read_text())
     assert seen.read_text() == "hello|hello"
+
+
+def test_a_claim_bound_to_a_host_path_volume_is_that_folder(
+    dev_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    _tiny_model(tmp_path / "models" / "m.onnx")
+    pv_name = f"pv-{namespace}"
+    apply(
+        dev_cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv_name},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "hostPath": {"path": str(tmp_path / "models")},
+                "claimRef": {"namespace": namespace, "name": "models"},
+            },
+        },
+    )
+    apply(
+        dev_cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "models", "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "volumeName": pv_name,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "pvc", "namespace": namespace},
+        "spec": {
+            "volumes": [{"name": "m", "persistentVolumeClaim": {"claimName": "models"}}],
+            "containers": [
+                {
+                    "name": "serve",
+                    "image": IMAGE,
+                    "args": ["serve", "/models/pvc/m.onnx", "--port", "8080"],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": _probe("/readyz", 5, 2),
+                    "volumeMounts": [{"name": "m", "mountPath": "/models/pvc", "readOnly": True}],
+                }
+            ],
+        },
+    }
+    try:
+        apply(dev_cluster, pod)
+        ready = wait_for("the pod to be Ready", pod_when(dev_cluster, namespace, "pvc", is_ready))
+        resp = httpx.get(f"http://{ready['status']['podIP']}:8080/v2/models/m", timeout=5)
+        assert resp.status_code == 200, resp.text
+    finally:
+        run(dev_cluster, "kubectl", "delete", "pod", "pvc", "-n", namespace, "--wait=true")
+        run(dev_cluster, "kubectl", "delete", "pv", pv_name, "--wait=false")

@@ -9,7 +9,8 @@ How a container of a runner pod becomes a process:
   (``fieldRef``, ``configMapKeyRef``, ``secretKeyRef``) and ``envFrom`` are supported.
 - binding: each pod has its own loopback IP, so ports never clash; the runner sets
   ``CANARIA_HOST=<podIP>`` and rewrites ``--host``/``--host=`` arguments to the pod IP.
-- volumes: every volume is a local folder (hostPath: the path itself); each
+- volumes: every volume is a local folder (hostPath: the path itself; a PVC: the hostPath or
+  ``local`` path of the PersistentVolume it is bound to); each
   ``volumeMount.mountPath`` (plus ``subPath``) is rewritten to that folder wherever it appears
   in args, env values and ``workingDir`` -- except paths that exist on this machine (so a test
   can hand ``file:///tmp/.../model.onnx`` to a pod that mounts an emptyDir at ``/tmp``). A
@@ -88,13 +89,23 @@ class PlanContext:
     keep_path: Callable[[str], bool] = lambda _path: False  # see rewrite_paths
 
 
-def volume_dirs(pod: Json, pod_dir: Path) -> dict[str, Path]:
-    """Local folder of every volume: hostPath is the path itself, the rest live in the pod dir."""
+def volume_dirs(
+    pod: Json, pod_dir: Path, claims: Mapping[str, Path] | None = None
+) -> dict[str, Path]:
+    """Local folder of every volume: hostPath is the path itself; a persistentVolumeClaim is the
+    folder of its bound PersistentVolume (``claims``: claim name -> hostPath/local path); every
+    other volume is a folder in the pod's directory."""
     dirs: dict[str, Path] = {}
     for vol in (pod.get("spec") or {}).get("volumes") or []:
         name = vol["name"]
         host = vol.get("hostPath")
-        dirs[name] = Path(host["path"]) if host else pod_dir / "volumes" / name
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        if host:
+            dirs[name] = Path(host["path"])
+        elif claim and claims and claim in claims:
+            dirs[name] = claims[claim]
+        else:
+            dirs[name] = pod_dir / "volumes" / name
     return dirs
 
 

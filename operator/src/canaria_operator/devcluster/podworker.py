@@ -37,6 +37,8 @@ class ClusterAccess(Protocol):
 
     async def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> bool: ...
 
+    async def claim_path(self, namespace: str, claim: str) -> Path | str: ...
+
 
 def pod_key(pod: dict[str, Any]) -> str:
     meta = pod["metadata"]
@@ -137,11 +139,26 @@ class PodWorker:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(content)
 
+    async def _claims(self) -> dict[str, Path]:
+        """Folders of the pod's PersistentVolumeClaims; waits while one is not bound."""
+        ns = self.pod["metadata"]["namespace"]
+        paths: dict[str, Path] = {}
+        for vol in self.pod["spec"].get("volumes") or []:
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim:
+                continue
+            while isinstance(found := await self.api.claim_path(ns, claim), str):
+                self._set_waiting("ContainerCreating", found)
+                await asyncio.sleep(_RETRY_S)
+            paths[claim] = found
+        return paths
+
     async def _prepare(self, pod_ip: str) -> PodPlan:
         while isinstance(configs := await self._configs(), str):
             self._set_waiting("CreateContainerConfigError", configs)
             await asyncio.sleep(_RETRY_S)
         configmaps, secrets = configs
+        claims = await self._claims()
         await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
         base_env = {
             "PATH": f"{self.api.canaria.parent}:/usr/local/bin:/usr/bin:/bin",
@@ -157,7 +174,7 @@ class PodWorker:
             canaria=self.api.canaria,
             python=self.api.python,
             pod_ip=pod_ip,
-            volumes=volume_dirs(self.pod, self.dir),
+            volumes=volume_dirs(self.pod, self.dir, claims),
             configmaps=configmaps,
             secrets=secrets,
             base_env=base_env,

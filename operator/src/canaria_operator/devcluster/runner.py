@@ -109,6 +109,25 @@ class Runner:
         await asyncio.to_thread(path.write_text, yaml.safe_dump(kubeconfig))
         return path, token
 
+    async def claim_path(self, namespace: str, claim: str) -> Path | str:
+        """The local folder of a bound claim's volume, or why there is none (yet)."""
+        try:
+            pvc = await self.v1.read_namespaced_persistent_volume_claim(claim, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return f"persistentvolumeclaim {claim!r} not found"
+            raise
+        if not pvc.spec.volume_name or (pvc.status and pvc.status.phase != "Bound"):
+            return f"persistentvolumeclaim {claim!r} is not bound"
+        pv = await self.v1.read_persistent_volume(pvc.spec.volume_name)
+        source: Any = pv.spec.host_path or pv.spec.local
+        if source is None:
+            return (
+                f"volume {pv.metadata.name} of claim {claim!r} has no hostPath or local path "
+                "(the dev-cluster runner can only use those)"
+            )
+        return Path(source.path)
+
     async def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> bool:
         try:
             await self.v1.patch_namespaced_pod_status(name, namespace, body)
