@@ -43,6 +43,7 @@ class OperatorProcess:
             **self.cluster.env(),
             "CANARIA_OPERATOR_RESYNC_INTERVAL": "2",
             "CANARIA_OPERATOR_RETRY_DELAY": "1",
+            "CANARIA_OPERATOR_PEERING_LIFETIME": "6",
             "CANARIA_OPERATOR_HEALTH_PORT": str(self.health_port),
             "CANARIA_OPERATOR_METRICS_PORT": str(self.metrics_port),
         }

@@ -45,6 +45,7 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.networking.request_timeout = 60
     kopf_settings.peering.name = settings.peering_name
     kopf_settings.peering.mandatory = True
+    kopf_settings.peering.lifetime = settings.peering_lifetime
     kopf_settings.peering.clusterwide = not settings.namespaces
     kopf_settings.posting.level = logging.WARNING
     kopf_settings.posting.reporting_component = "canaria-operator"
@@ -126,6 +127,8 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         except ReconcileError as exc:  # event handlers are not retried by kopf: schedule it
             reconciler.schedule(namespace, owner, exc.delay)
 
-    kopf.on.event("apps", "v1", "deployments", id="owned-deployment", labels=_OWNED, registry=registry)(owned_changed)
+    kopf.on.event(
+        "apps", "v1", "deployments", id="owned-deployment", labels=_OWNED, registry=registry
+    )(owned_changed)
     kopf.on.event("", "v1", "pods", id="owned-pod", labels=_OWNED, registry=registry)(owned_changed)
     return registry

@@ -33,7 +33,7 @@ def run_operator(settings: OperatorSettings, *, priority: int = 0) -> int:
     metrics.serve(settings.metrics_port)
     registry = build_registry(settings)
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if settings.kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             return kopf.login_with_kubeconfig(**kwargs)

@@ -31,6 +31,8 @@ class OperatorSettings(BaseSettings):
     metrics_port: int = contract.OPERATOR_METRICS_PORT
     # Peering: only one operator with the same peering name is active at a time.
     peering_name: str = "canaria"
+    # A crashed operator's peering record blocks its successor for up to this long (seconds).
+    peering_lifetime: int = Field(default=30, ge=5)
     # Level-based re-check of every ModelDeployment (seconds).
     resync_interval: float = Field(default=30.0, gt=0)
     # kopf watch: server-side timeout and client-side timeout of a watch request (seconds).
