@@ -86,6 +86,25 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logs(args: argparse.Namespace) -> int:
+    """kubectl logs cannot work without a kubelet: read the runner's log files instead."""
+    from .paths import state_dir
+
+    namespace, _, name = args.pod.rpartition("/")
+    pattern = f"{namespace or 'default'}_{name}_*/logs/{args.container or '*'}.log"
+    files = sorted((state_dir() / "pods").glob(pattern))
+    if not files:
+        print(f"no logs for pod {args.pod!r} (only pods run by the dev-cluster runner have logs)")
+        return 1
+    if len(files) > 1 and not args.container:
+        names = ", ".join(f.stem for f in files)
+        print(f"pod {args.pod!r} has several containers ({names}): choose one with -c")
+        return 1
+    lines = files[-1].read_text(errors="replace").splitlines()
+    print("\n".join(lines[-args.tail :] if args.tail else lines))
+    return 0
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dev-cluster",
@@ -108,3 +127,8 @@ def register(subparsers: Any) -> None:
     verbs.add_parser("env", help="print export lines (KUBECONFIG, PATH, ...)").set_defaults(
         func=_env
     )
+    logs = verbs.add_parser("logs", help="logs of a pod run by the local pod runner")
+    logs.add_argument("pod", help="[NAMESPACE/]POD")
+    logs.add_argument("-c", "--container")
+    logs.add_argument("--tail", type=int, default=0, help="last N lines (default: all)")
+    logs.set_defaults(func=_logs)
