@@ -129,7 +129,9 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def run_wrk(label: str, url: str, body: str, tmp: Path, duration: int, connections: int) -> Result:
+def run_wrk(
+    label: str, url: str, body: str, tmp: Path, *, duration: int, connections: int
+) -> Result:
     script = lua_script(tmp, body)
     # warm-up, then the measured run
     subprocess.run(
@@ -148,8 +150,8 @@ def run_wrk(label: str, url: str, body: str, tmp: Path, duration: int, connectio
     if errors:
         raise RuntimeError(f"{label}: {errors.group(1)} non-2xx responses\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     result = Result(label, rps, p50, p99, load)
     print(
         f"  {label:<44} {rps:>9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
@@ -174,7 +176,8 @@ def post_json(url: str, body: bytes) -> float:
     return time.perf_counter() - t0
 
 
-def large_request(port: int, x: np.ndarray, model: Path, repeats: int) -> tuple[float, float]:
+def large_request(port: int, x: np.ndarray, model: Path, repeats: int) -> dict[str, float]:
+    """Median seconds of a 1000-row V2 request, and of raw onnxruntime on the same rows."""
     import onnxruntime as ort
 
     rows = x[:1000]
@@ -184,17 +187,20 @@ def large_request(port: int, x: np.ndarray, model: Path, repeats: int) -> tuple[
     url = f"http://127.0.0.1:{port}/v2/models/rf/infer"
     for _ in range(3):
         post_json(url, body)
-    server = statistics.median(post_json(url, body) for _ in range(repeats))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # what `canaria serve` uses (its measured best here)
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    raw_times = []
-    for i in range(repeats + 3):
-        t0 = time.perf_counter()
-        session.run(None, {"X": rows})
-        if i >= 3:
-            raw_times.append(time.perf_counter() - t0)
-    return server, statistics.median(raw_times)
+    result = {"server": statistics.median(post_json(url, body) for _ in range(repeats))}
+    for label, threads in (("raw_default", None), ("raw_1thread", 1)):
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        times = []
+        for i in range(repeats + 3):
+            t0 = time.perf_counter()
+            session.run(None, {"X": rows})
+            if i >= 3:
+                times.append(time.perf_counter() - t0)
+        result[label] = statistics.median(times)
+    return result
 
 
 def canaria_cmd(model: Path, port: int, *extra: str) -> list[str]:
@@ -214,9 +220,79 @@ def canaria_cmd(model: Path, port: int, *extra: str) -> list[str]:
     ]
 
 
+@dataclass
+class Target:
+    label: str
+    path: str
+    body: str
+    server: str  # key of the server process
+
+
+def start_servers(
+    model: Path, kserve_python: Path | None
+) -> dict[str, tuple[subprocess.Popen[bytes], int]]:
+    """Every server at once (idle ones cost nothing), so runs can be interleaved."""
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    specs: dict[str, tuple[list[str], dict[str, str] | None, str, Path | None]] = {}
+    p = free_port()
+    specs["canaria"] = (canaria_cmd(model, p), None, "/readyz", None)
+    p2 = free_port()
+    specs["canaria_batch"] = (
+        canaria_cmd(model, p2, "--max-batch-size", "1"),
+        None,
+        "/readyz",
+        None,
+    )
+    p3 = free_port()
+    specs["naive"] = (
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "naive_server:app",
+            "--port",
+            str(p3),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        {**os.environ, "NAIVE_MODEL": str(model)},
+        "/docs",
+        HERE,
+    )
+    if kserve_python is not None:
+        p4 = free_port()
+        specs["kserve"] = (
+            [str(kserve_python), str(HERE / "kserve_server.py"), str(model), str(p4)],
+            None,
+            "/v1/models/rf",
+            None,
+        )
+    ports = {"canaria": p, "canaria_batch": p2, "naive": p3}
+    if kserve_python is not None:
+        ports["kserve"] = p4
+    try:
+        for key, (cmd, env, ready, cwd) in specs.items():
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=cwd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL if key == "kserve" else None,
+            )
+            servers[key] = (proc, ports[key])
+            wait_ready(f"http://127.0.0.1:{ports[key]}{ready}", proc)
+    except BaseException:
+        for proc, _ in servers.values():
+            stop(proc)
+        raise
+    return servers
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run")
+    ap.add_argument("--duration", type=int, default=8, help="seconds per measured wrk run")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians reported)")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--skip-kserve", action="store_true", help="no KServe baseline (no venv)")
     ap.add_argument("--repeats", type=int, default=30, help="1000-row requests to time")
@@ -229,138 +305,82 @@ def main() -> int:
     single = json.dumps({"features": ROW})
     v1 = json.dumps({"instances": [ROW]})
     v2 = json.dumps({"inputs": [{"name": "X", "shape": [1, 20], "datatype": "FP32", "data": ROW}]})
+    targets = [
+        Target("canaria serve  POST /predict", "/predict", single, "canaria"),
+        Target("canaria serve  POST /v2/models/rf/infer", "/v2/models/rf/infer", v2, "canaria"),
+        Target("canaria serve  POST /v1/models/rf:predict", "/v1/models/rf:predict", v1, "canaria"),
+        Target("canaria --max-batch-size 1 (no batching) /predict", "/predict", single, "canaria_batch"),
+        Target("naive FastAPI  POST /predict", "/predict", single, "naive"),
+    ]
+    if kserve_python is not None:
+        targets.append(
+            Target(
+                "KServe ModelServer  POST /v1/models/rf:predict",
+                "/v1/models/rf:predict",
+                v1,
+                "kserve",
+            )
+        )
     print(
         f"cpus {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}, {c} connections, "
-        f"{d}s per run, wrk -t1",
+        f"{d}s per run, {args.rounds} interleaved rounds, wrk -t1",
         flush=True,
     )
-    results: dict[str, Result] = {}
+    runs: dict[str, list[Result]] = {t.label: [] for t in targets}
     with tempfile.TemporaryDirectory(prefix="canaria-bench-") as tmpdir:
         tmp = Path(tmpdir)
         model, x = build_model(tmp)
-
-        port = free_port()
-        proc = subprocess.Popen(canaria_cmd(model, port))
+        servers = start_servers(model, kserve_python)
         try:
-            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-            base = f"http://127.0.0.1:{port}"
-            results["canaria"] = run_wrk(
-                "canaria serve  POST /predict", f"{base}/predict", single, tmp, d, c
-            )
-            results["canaria_v1"] = run_wrk(
-                "canaria serve  POST /v1/models/rf:predict",
-                f"{base}/v1/models/rf:predict",
-                v1,
-                tmp,
-                d,
-                c,
-            )
-            results["canaria_v2"] = run_wrk(
-                "canaria serve  POST /v2/models/rf/infer",
-                f"{base}/v2/models/rf/infer",
-                v2,
-                tmp,
-                d,
-                c,
-            )
-            server_s, raw_s = large_request(port, x, model, args.repeats)
-            rss, hwm = rss_mb(proc.pid)
-        finally:
-            stop(proc)
-
-        batch_results = []
-        for size, delay in ((16, 0.0), (16, 0.5)):
-            port = free_port()
-            proc = subprocess.Popen(
-                canaria_cmd(
-                    model, port, "--max-batch-size", str(size), "--max-batch-delay-ms", str(delay)
-                )
-            )
-            try:
-                wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-                batch_results.append(
-                    run_wrk(
-                        f"canaria serve  /predict batch={size} delay={delay}ms",
-                        f"http://127.0.0.1:{port}/predict",
-                        single,
-                        tmp,
-                        d,
-                        c,
+            for r in range(args.rounds):
+                print(f"round {r + 1}", flush=True)
+                for t in targets:
+                    port = servers[t.server][1]
+                    url = f"http://127.0.0.1:{port}{t.path}"
+                    runs[t.label].append(
+                        run_wrk(t.label, url, t.body, tmp, duration=d, connections=c)
                     )
-                )
-            finally:
-                stop(proc)
-
-        port = free_port()
-        env = {**os.environ, "NAIVE_MODEL": str(model)}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "naive_server:app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=HERE,
-            env=env,
-        )
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/docs", proc)
-            results["naive"] = run_wrk(
-                "naive FastAPI  POST /predict",
-                f"http://127.0.0.1:{port}/predict",
-                single,
-                tmp,
-                d,
-                c,
-            )
+            large = large_request(servers["canaria"][1], x, model, args.repeats)
+            rss, hwm = rss_mb(servers["canaria"][0].pid)
         finally:
-            stop(proc)
-
-        if kserve_python is not None:
-            port = free_port()
-            proc = subprocess.Popen(
-                [str(kserve_python), str(HERE / "kserve_server.py"), str(model), str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_ready(f"http://127.0.0.1:{port}/v1/models/rf", proc)
-                results["kserve"] = run_wrk(
-                    "KServe ModelServer  POST /v1/models/rf:predict",
-                    f"http://127.0.0.1:{port}/v1/models/rf:predict",
-                    v1,
-                    tmp,
-                    d,
-                    c,
-                )
-            finally:
+            for proc, _ in servers.values():
                 stop(proc)
 
-    can = results["canaria"]
-    print("\nratios (single-row throughput)")
+    med = {label: _median(rs) for label, rs in runs.items()}
+    print(f"\nmedians over {args.rounds} rounds")
+    for label, m in med.items():
+        print(f"  {label:<46} {m.rps:>9.0f} req/s  p50 {m.p50_ms:6.2f} ms  p99 {m.p99_ms:6.2f} ms")
+    can = med[targets[0].label]
+    naive = med["naive FastAPI  POST /predict"]
+    print("\nratios (single-row throughput, medians)")
+    print(f"  canaria /predict vs naive FastAPI: {can.rps / naive.rps:5.2f}x  (target >= 2.5x)")
+    if kserve_python is not None:
+        k = med[targets[-1].label]
+        print(f"  canaria /predict vs KServe V1:     {can.rps / k.rps:5.2f}x  (target >= 4x)")
+        v1m = med["canaria serve  POST /v1/models/rf:predict"]
+        print(f"  canaria V1 vs KServe V1:           {v1m.rps / k.rps:5.2f}x")
+    off = med["canaria --max-batch-size 1 (no batching) /predict"]
+    print(f"  micro-batching on (default) vs off:{can.rps / off.rps:5.2f}x")
+    print(f"\ncanaria /predict p99 at {c} connections: {can.p99_ms:.2f} ms (target <= 5 ms)")
+    s, rd, r1 = large["server"], large["raw_default"], large["raw_1thread"]
     print(
-        f"  canaria /predict vs naive FastAPI: {can.rps / results['naive'].rps:5.2f}x   (target >= 2.5x)"
-    )
-    if "kserve" in results:
-        k = results["kserve"]
-        print(f"  canaria /predict vs KServe V1:     {can.rps / k.rps:5.2f}x   (target >= 4x)")
-        print(f"  canaria V1 vs KServe V1:           {results['canaria_v1'].rps / k.rps:5.2f}x")
-    best_batch = max(batch_results, key=lambda r: r.rps)
-    print(
-        f"  micro-batching best ({best_batch.label.split('  ')[1]}) vs off: {best_batch.rps / can.rps:5.2f}x"
-    )
-    print(f"\ncanaria p99 at {c} connections: {can.p99_ms:.2f} ms (target <= 5 ms)")
-    print(
-        f"1000-row V2 request: {server_s * 1e3:.2f} ms vs raw onnxruntime in-process "
-        f"{raw_s * 1e3:.2f} ms = {server_s / raw_s:.2f}x (target <= 1.5x)"
+        f"1000-row V2 request over HTTP: {s * 1e3:.2f} ms; raw onnxruntime in-process: "
+        f"{rd * 1e3:.2f} ms (default options) = {s / rd:.2f}x, {r1 * 1e3:.2f} ms (1 thread) "
+        f"= {s / r1:.2f}x (target <= 1.5x)"
     )
     print(f"canaria RSS after the runs: {rss:.0f} MB (peak {hwm:.0f} MB; target <= 200 MB)")
+    print(f"load avg at the end: {os.getloadavg()[0]:.1f}")
     return 0
+
+
+def _median(results: list[Result]) -> Result:
+    return Result(
+        results[0].label,
+        statistics.median(r.rps for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        statistics.median(r.load for r in results),
+    )
 
 
 if __name__ == "__main__":

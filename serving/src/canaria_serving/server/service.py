@@ -51,7 +51,12 @@ class InferenceService:
     async def startup(self) -> None:
         s = self.settings
         rt = await asyncio.to_thread(
-            load_model, s.model_path, s.model_name, s.model_version, s.intra_op_threads
+            load_model,
+            s.model_path,
+            s.model_name,
+            s.model_version,
+            s.intra_op_threads,
+            s.large_intra_op_threads,
         )
         features = rt.feature_names
         self.metrics = ServingMetrics(
@@ -181,7 +186,7 @@ class InferenceService:
             if rows <= self.settings.inline_rows:
                 outputs, seconds = rt.run(feeds)
             else:
-                outputs, seconds = await asyncio.to_thread(rt.run, feeds)
+                outputs, seconds = await asyncio.to_thread(rt.run_large, feeds)
             self._record_call(rows, seconds)
         self._observe(rt, feeds, outputs, rows)
         return outputs
