@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,16 @@ import pytest
 from onnx import TensorProto, helper
 
 from canaria_serving import contract
-from tests.operator_cluster.support import OperatorProcess, apply_md, owned, phase_is, wait_md
+from tests.operator.modelserver import Behaviour, model_server
+from tests.operator_cluster.support import (
+    OperatorProcess,
+    apply_md,
+    condition,
+    events,
+    owned,
+    phase_is,
+    wait_md,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -67,3 +77,85 @@ def test_runner_pod_answers_v2_on_its_pod_ip(
         f"http://{ip}:{contract.SERVING_PORT}{contract.PATH_METRICS}", timeout=10
     ).text
     assert 'track="stable"' in metrics
+
+
+def _degraded_fetch(md: dict[str, Any]) -> bool:
+    cond = condition(md, "Degraded")
+    return cond is not None and cond["status"] == "True" and cond["reason"] == "ModelFetchFailed"
+
+
+@pytest.fixture
+def served_model(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A model on a real local HTTP server: (base URL, sha256)."""
+    root = tmp_path / "srv"
+    root.mkdir()
+    model = root / "add-one.onnx"
+    _add_one_model(model)
+    with model_server(Behaviour(root)) as base:
+        yield base, hashlib.sha256(model.read_bytes()).hexdigest()
+
+
+def test_http_fetch_with_sha256_checked_serves(
+    crds: Any, namespace: str, real_operator: OperatorProcess, served_model: tuple[str, str]
+) -> None:
+    base, digest = served_model
+    spec = {"model": {"uri": f"{base}/add-one.onnx", "version": "1", "sha256": digest}}
+    apply_md(crds, namespace, "good", spec)
+    md = wait_md(crds, namespace, "good", "Ready after the fetch", phase_is("Ready"), timeout=120)
+    assert md["status"]["stable"]["sha256"] == digest
+    (pod,) = [p for p in owned(crds, namespace, "pod", "good") if p["status"].get("podIP")]
+    fetch = pod["spec"]["initContainers"][0]
+    assert fetch["args"][-2:] == ["--sha256", digest]
+    url = f"http://{pod['status']['podIP']}:{contract.SERVING_PORT}{contract.v2_infer_path('good')}"
+    body = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0, 1]}]}
+    resp = httpx.post(url, json=body, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["outputs"][0]["data"] == [1.0, 2.0]
+
+
+def test_wrong_sha256_and_missing_model_are_degraded(
+    crds: Any, namespace: str, real_operator: OperatorProcess, served_model: tuple[str, str]
+) -> None:
+    """The same file as above with a wrong digest is refused: the pod never becomes Ready."""
+    base, digest = served_model
+    tampered = {"model": {"uri": f"{base}/add-one.onnx", "version": "1", "sha256": "f" * 64}}
+    missing = {"model": {"uri": f"{base}/missing.onnx", "version": "1", "sha256": digest}}
+    apply_md(crds, namespace, "tampered", tampered)
+    apply_md(crds, namespace, "gone", missing)
+    apply_md(crds, namespace, "fine", {"model": {**tampered["model"], "sha256": digest}})
+    for name in ("tampered", "gone"):
+        md = wait_md(
+            crds, namespace, name, "Degraded ModelFetchFailed", _degraded_fetch, timeout=60
+        )
+        cond = condition(md, "Degraded")
+        assert cond is not None
+        assert "container fetch failed" in cond["message"]
+        assert md["status"]["phase"] == "Degraded"
+        assert md["status"]["stable"]["readyReplicas"] == 0
+        warnings = {e["reason"] for e in events(crds, namespace, name) if e["type"] == "Warning"}
+        assert "ModelFetchFailed" in warnings
+    # one bad object does not stop the others: the same file with the right digest is served
+    wait_md(crds, namespace, "fine", "Ready", phase_is("Ready"), timeout=120)
+    assert real_operator.proc is not None
+    assert real_operator.proc.poll() is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the dev-cluster runner does not report termination messages yet "
+    "(terminationMessagePolicy FallbackToLogsOnError / /dev/termination-log)",
+)
+def test_fetch_failure_message_reaches_status(
+    crds: Any, namespace: str, real_operator: OperatorProcess, served_model: tuple[str, str]
+) -> None:
+    base, _ = served_model
+    apply_md(
+        crds,
+        namespace,
+        "tampered",
+        {"model": {"uri": f"{base}/add-one.onnx", "version": "1", "sha256": "f" * 64}},
+    )
+    md = wait_md(crds, namespace, "tampered", "Degraded", _degraded_fetch, timeout=60)
+    cond = condition(md, "Degraded")
+    assert cond is not None
+    assert "sha256 mismatch" in cond["message"], cond["message"]

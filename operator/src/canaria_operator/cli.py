@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "canaria_serving.cli_serve",
     "canaria_operator.devcluster.cli",
     "canaria_operator.cli_operator",
+    "canaria_operator.cli_fetch",
     "canaria_operator.router.cli",
     "canaria_operator.rollout.cli",
 )
