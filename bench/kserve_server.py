@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import kserve
+import kserve  # type: ignore[import-not-found]  # only in the bench venv
 import numpy as np
 import onnxruntime as ort
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 
 import orjson
 import pytest
 
-from tests.serving.conftest import Served
+from tests.serving.conftest import Served, start_server, stop_server
 
 ROW = [0.5] * 6
 
@@ -328,12 +330,10 @@ CASES: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
 
 
 @pytest.fixture(scope="module")
-def strict_server(classifier: Served) -> str:
+def strict_server(classifier: Served) -> Iterator[str]:
     """The classifier fixture's model, served with small limits to exercise them."""
-    from tests.serving.conftest import start_server, stop_server
-
     url, proc = start_server(classifier.path, "--max-rows", "100", "--max-body-bytes", "65536")
-    yield url  # type: ignore[misc]
+    yield url
     stop_server(proc)
 
 
@@ -369,8 +369,6 @@ def test_nan_literal_and_non_finite_policy(classifier: Served) -> None:
     """JSON has no NaN; a client that sends it gets a 400. With --allow-non-finite, inf passes."""
     import httpx
 
-    from tests.serving.conftest import start_server, stop_server
-
     body = b'{"inputs":[{"name":"X","shape":[1,6],"datatype":"FP32","data":[NaN,1,1,1,1,1]}]}'
     r = httpx.post(classifier.url + "/v2/models/clf/infer", content=body, headers=J)
     assert r.status_code == 400
@@ -394,8 +392,6 @@ def test_garbage_on_the_socket_does_not_kill_the_server(classifier: Served) -> N
         with socket.create_connection((host, int(port)), timeout=5) as s:
             s.sendall(junk)
             s.settimeout(2)
-            try:
+            with contextlib.suppress(TimeoutError):
                 s.recv(1024)
-            except TimeoutError:
-                pass
     assert httpx.get(classifier.url + "/readyz").status_code == 200

@@ -86,20 +86,25 @@ def test_payload_log_records_sampled_requests(classifier: Served) -> None:
                     record = entry
         time.sleep(0.1)
     assert record is not None, "no payload-log record for the request"
-    assert record["model"] == "clf" and record["version"] == "3" and record["track"] == "canary"
+    assert (record["model"], record["version"], record["track"]) == ("clf", "3", "canary")
     assert record["protocol"] == "predict"
     assert record["inputs"] == [pytest.approx(row)]
     assert record["outputs"]["label"] == [r.json()["prediction"]]
     assert record["timestamp"].endswith("Z")
 
 
-def test_cli_rejects_bad_settings_clearly(tmp_path: object) -> None:
-    base = [sys.executable, "-m", "canaria_operator.cli", "serve"]
-    r = subprocess.run([*base, "/nonexistent.onnx"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "model file not found: /nonexistent.onnx" in r.stderr
-    r = subprocess.run(
-        [*base, "/nonexistent.onnx", "--port", "99999"], capture_output=True, text=True, timeout=60
-    )
-    assert r.returncode == 2 and "port" in r.stderr
-    r = subprocess.run(base, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin"})
-    assert r.returncode == 2 and "model_path" in r.stderr
+def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "canaria_operator.cli", "serve", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def test_cli_rejects_bad_settings_clearly() -> None:
+    r = _serve("/nonexistent.onnx")
+    assert r.returncode == 2
+    assert "model file not found: /nonexistent.onnx" in r.stderr
+    r = _serve("/nonexistent.onnx", "--port", "99999")
+    assert r.returncode == 2
+    assert "port" in r.stderr
+    r = _serve(env={"PATH": "/usr/bin"})
+    assert r.returncode == 2
+    assert "model_path" in r.stderr

@@ -171,12 +171,12 @@ class ServingMetrics:
         )
         self.prediction_value = BufferedHistogram(
             Histogram(
-            c.M_PREDICTION_VALUE,
-            "Predicted value per row (regressors).",
-            _MODEL,
-            buckets=c.PREDICTION_BUCKETS,
-            registry=reg,
-        ).labels(*ids)
+                c.M_PREDICTION_VALUE,
+                "Predicted value per row (regressors).",
+                _MODEL,
+                buckets=c.PREDICTION_BUCKETS,
+                registry=reg,
+            ).labels(*ids)
         )
         self._class_child: dict[object, BufferedCounter] = {}
         for name in classes[: c.MAX_CLASS_LABELS]:
@@ -198,11 +198,11 @@ class ServingMetrics:
         self.drift = [drift.labels(*ids, f) for f in features[: c.MAX_FEATURE_LABELS]]
         self.input_rows = BufferedCounter(
             Counter(
-            c.M_INPUT_ROWS,
-            "Rows that entered the input-drift window.",
-            _MODEL,
-            registry=reg,
-        ).labels(*ids)
+                c.M_INPUT_ROWS,
+                "Rows that entered the input-drift window.",
+                _MODEL,
+                registry=reg,
+            ).labels(*ids)
         )
         Gauge(
             c.M_MODEL_INFO,

@@ -31,10 +31,11 @@ class ServeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(contract.SERVING_PORT, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
-    # micro-batching of concurrent single-row requests; 1 = off. The default batches only the
-    # rows already waiting (delay 0: never waits for more); bench/serving_bench.py measured it
-    # 1.5-1.6x faster than off at 16 connections, while any added delay lost.
-    max_batch_size: int = Field(16, ge=1, le=4096)
+    # micro-batching of concurrent single-row requests; 1 = off, the default: on this ~20 us
+    # model bench/serving_bench.py measured no consistent win (0.9-1.6x across runs on a
+    # loaded 2-core machine) and any added delay lost. Try e.g. 16 with delay 0 for models
+    # whose per-call overhead dominates.
+    max_batch_size: int = Field(1, ge=1, le=4096)
     max_batch_delay_ms: float = Field(0.0, ge=0.0, le=1000.0)
     payload_log_path: Path | None = None
     payload_log_sample_rate: float = Field(1.0, ge=0.0, le=1.0)

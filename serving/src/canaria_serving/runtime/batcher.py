@@ -1,10 +1,9 @@
 """Optional micro-batching of concurrent single-row requests.
 
 Requests queue up; one task takes whatever arrived (up to ``max_batch_size``), waits at most
-``max_delay_s`` for more, runs one onnxruntime call and hands each caller its row. By default
-the size is 16 with no delay: only rows that are already waiting are joined (one
-event-loop turn), which bench/serving_bench.py measured as a clear win at 16 connections; an
-added delay (waiting for more rows) lost, as batching does for tiny models elsewhere.
+``max_delay_s`` for more, runs one onnxruntime call and hands each caller its row. Off by
+default: with delay 0 only rows already waiting are joined (one event-loop turn), and on the
+~20 us benchmark model bench/serving_bench.py found no consistent win; added delay lost.
 """
 
 from __future__ import annotations
