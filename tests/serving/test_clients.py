@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tritonclient.http as triton  # type: ignore[import-untyped]
@@ -47,3 +51,33 @@ def test_tritonclient_http(classifier: Served) -> None:
             client.infer("clf", [wrong])
     finally:
         client.close()
+
+
+BENCH_VENV_PYTHON = Path.home() / ".cache" / "canaria" / "bench-venv" / "bin" / "python"
+
+
+def test_kserve_rest_client(classifier: Served) -> None:
+    """KServe's InferenceRESTClient (V2 and V1), run from the bench venv that holds kserve."""
+    if not BENCH_VENV_PYTHON.exists():
+        pytest.skip(
+            "kserve is kept out of the project venv (its pins conflict); run "
+            "bench/serving_bench.py once to create ~/.cache/canaria/bench-venv"
+        )
+    x = classifier.x[:5]
+    script = Path(__file__).with_name("kserve_client_check.py")
+    r = subprocess.run(
+        [str(BENCH_VENV_PYTHON), str(script), classifier.url, "clf", json.dumps(x.tolist())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["ready"] is True
+    assert got["model_ready"] is True
+    np.testing.assert_array_equal(got["v2"]["label"], classifier.estimator.predict(x))
+    np.testing.assert_allclose(
+        got["v2"]["probabilities"], classifier.estimator.predict_proba(x), atol=1e-5
+    )
+    np.testing.assert_array_equal(got["v1"]["predictions"], classifier.estimator.predict(x))
