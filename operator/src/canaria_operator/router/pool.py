@@ -1,14 +1,17 @@
-"""Pooled keep-alive HTTP/1.1 connections to backends (asyncio + httptools).
+"""Pooled keep-alive HTTP/1.1 connections to backends (asyncio + httptools, callbacks).
 
-``BackendPool.request`` raises ``ConnectFailed`` when no connection could be opened (the
-request was never sent: the caller may retry elsewhere) and ``BackendFailed`` for anything after
-the request was written (never retried: the body may have been accepted).
+``BackendPool.send`` writes a request on an idle connection (or a new one) and calls
+``done(response, None)`` or ``done(None, error)`` exactly once: ``ConnectFailed`` when no
+connection could be opened (the request was never sent: the caller may retry elsewhere),
+``BackendFailed`` for anything after the request was written (never retried: the body may
+have been accepted). The hot path creates no task and no future.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -16,7 +19,7 @@ import httptools
 
 from canaria_operator.router.table import Backend
 
-__all__ = ["BackendFailed", "BackendPool", "BackendResponse", "ConnectFailed"]
+__all__ = ["BackendFailed", "BackendPool", "BackendResponse", "ConnectFailed", "Done"]
 
 
 class ConnectFailed(Exception):
@@ -38,13 +41,16 @@ class BackendResponse:
     body: bytes
 
 
-class _Conn(asyncio.Protocol):
-    __slots__ = ("_body", "_headers", "closed", "idle_since", "parser", "transport", "waiter")
+Done = Callable[[BackendResponse | None, Exception | None], None]
 
-    def __init__(self) -> None:
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, pool: BackendPool, backend: Backend) -> None:
+        self.pool, self.backend = pool, backend
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Future[BackendResponse] | None = None
+        self.done: Done | None = None
+        self.timer: asyncio.TimerHandle | None = None
         self.closed = False
         self.idle_since = 0.0
         self._headers: list[tuple[bytes, bytes]] = []
@@ -55,16 +61,14 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(BackendFailed(f"connection closed by backend ({exc!r})"))
+        self._finish(None, BackendFailed(f"connection closed by backend ({exc!r})"))
 
     def data_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_exception(BackendFailed(f"malformed backend response: {exc}"))
             self.close()
+            self._finish(None, BackendFailed(f"malformed backend response: {exc}"))
 
     def on_message_begin(self) -> None:
         self._headers, self._body = [], []
@@ -78,21 +82,34 @@ class _Conn(asyncio.Protocol):
     def on_message_complete(self) -> None:
         resp = BackendResponse(self.parser.get_status_code(), self._headers, b"".join(self._body))
         if not self.parser.should_keep_alive():
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(resp)
+            self.close()
+        self._finish(resp, None)
+
+    def send(self, data: bytes, done: Done, timeout: float) -> None:
+        assert self.transport is not None
+        self.done = done
+        self.timer = asyncio.get_running_loop().call_later(timeout, self._expire, timeout)
+        self.transport.write(data)
+
+    def _expire(self, timeout: float) -> None:
+        self.close()
+        self._finish(None, BackendFailed(f"no answer within {timeout}s", timeout=True))
+
+    def _finish(self, resp: BackendResponse | None, error: Exception | None) -> None:
+        done, self.done = self.done, None
+        if done is None:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if error is None:
+            self.pool.release(self)  # before the callback: its next request may reuse it
+        done(resp, error)
 
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
-
-
-def _expire(waiter: asyncio.Future[BackendResponse], timeout: float) -> None:
-    if not waiter.done():
-        waiter.set_exception(BackendFailed(f"no answer within {timeout}s", timeout=True))
 
 
 class BackendPool:
@@ -109,52 +126,65 @@ class BackendPool:
         self.connect_timeout, self.timeout, self.max_idle = connect_timeout, timeout, max_idle
         self.max_idle_per_backend = max_idle_per_backend
         self._idle: dict[Backend, list[_Conn]] = {}
+        self._connecting: set[asyncio.Task[None]] = set()
 
-    async def _acquire(self, backend: Backend) -> _Conn:
+    def send(self, backend: Backend, data: bytes, done: Done) -> None:
+        """Send ``data`` (a whole request) to ``backend``; ``done`` is called exactly once."""
         idle = self._idle.get(backend)
-        now = time.monotonic()
-        while idle:
-            conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < self.max_idle:
-                return conn
-            conn.close()
+        if idle:
+            now = time.monotonic()
+            while idle:
+                conn = idle.pop()
+                if not conn.closed and now - conn.idle_since < self.max_idle:
+                    conn.send(data, done, self.timeout)
+                    return
+                conn.close()
+        task = asyncio.ensure_future(self._connect_and_send(backend, data, done))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
+
+    async def _connect_and_send(self, backend: Backend, data: bytes, done: Done) -> None:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(_Conn, backend.host, backend.port)
+                _, conn = await loop.create_connection(
+                    lambda: _Conn(self, backend), backend.host, backend.port
+                )
         except (OSError, TimeoutError) as exc:
             why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or repr(exc))
-            raise ConnectFailed(f"{backend.host}:{backend.port} ({why})") from exc
-        return conn
+            done(None, ConnectFailed(f"{backend.host}:{backend.port} ({why})"))
+            return
+        conn.send(data, done, self.timeout)
 
-    async def request(self, backend: Backend, head: bytes, body: bytes) -> BackendResponse:
-        """Send ``head`` (request line + headers + blank line) and ``body``; whole response."""
-        conn = await self._acquire(backend)
-        assert conn.transport is not None
-        waiter: asyncio.Future[BackendResponse] = asyncio.get_running_loop().create_future()
-        conn.waiter = waiter
-        conn.transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            conn.transport.write(body)
-        timer = asyncio.get_running_loop().call_later(self.timeout, _expire, waiter, self.timeout)
-        try:
-            resp = await waiter
-        except BaseException:
+    def release(self, conn: _Conn) -> None:
+        if conn.closed:
+            return
+        idle = self._idle.setdefault(conn.backend, [])
+        if len(idle) < self.max_idle_per_backend:
+            conn.idle_since = time.monotonic()
+            idle.append(conn)
+        else:
             conn.close()
-            raise
-        finally:
-            timer.cancel()
-        conn.waiter = None
-        if not conn.closed:
-            idle = self._idle.setdefault(backend, [])
-            if len(idle) < self.max_idle_per_backend:
-                conn.idle_since = time.monotonic()
-                idle.append(conn)
+
+    async def request(self, backend: Backend, data: bytes) -> BackendResponse:
+        """Awaitable form of ``send`` (for callers off the hot path)."""
+        future: asyncio.Future[BackendResponse] = asyncio.get_running_loop().create_future()
+
+        def done(resp: BackendResponse | None, error: Exception | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
             else:
-                conn.close()
-        return resp
+                assert resp is not None
+                future.set_result(resp)
+
+        self.send(backend, data, done)
+        return await future
 
     def close(self) -> None:
+        for task in self._connecting:
+            task.cancel()
         for conns in self._idle.values():
             for conn in conns:
                 conn.close()

@@ -10,17 +10,21 @@ background; whether the predictions agree is counted in ``canaria_shadow_compari
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
 
 from canaria_operator.router.metrics import RouterMetrics
-from canaria_operator.router.pool import BackendFailed, BackendPool, ConnectFailed
+from canaria_operator.router.pool import (
+    BackendFailed,
+    BackendPool,
+    BackendResponse,
+    ConnectFailed,
+)
 from canaria_operator.router.shadow import ERROR, compare_bodies
 from canaria_operator.router.sources import BackendSource
 from canaria_operator.router.table import Backend, RoutingTable, choose_track, sticky_bucket
-from canaria_operator.router.wire import Request, Response, json_response
+from canaria_operator.router.wire import Request, Respond, Response, json_response
 from canaria_serving import contract as c
 
 __all__ = ["TRACK_HEADER", "Router"]
@@ -66,10 +70,10 @@ class Router:
         self.source, self.metrics = source, metrics
         self.sticky_header = sticky_header.lower().encode() if sticky_header else None
         self.pool = BackendPool(connect_timeout=connect_timeout, timeout=timeout)
-        self._rng = random.Random(seed)
+        self.rng = random.Random(seed)
         self._rr = {c.TRACK_STABLE: 0, c.TRACK_CANARY: 0}
         self._shadow_slots = shadow_concurrency
-        self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._shadow_inflight = 0
         self._seen: RoutingTable | None = None
         self._own = {
             c.PATH_LIVE: self.live,
@@ -78,9 +82,6 @@ class Router:
         }
 
     async def close(self) -> None:
-        for task in list(self._shadow_tasks):
-            task.cancel()
-        await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
         self.pool.close()
 
     def table(self) -> RoutingTable:
@@ -90,7 +91,7 @@ class Router:
             self.metrics.set_weight(table.canary_weight)
         return table
 
-    def _candidates(self, table: RoutingTable, track: str) -> list[tuple[str, Backend]]:
+    def candidates(self, table: RoutingTable, track: str) -> list[tuple[str, Backend]]:
         """Backends to try in order: the track's (round-robin), then the other track's."""
         out: list[tuple[str, Backend]] = []
         for t in (track, _OTHER[track]):
@@ -102,91 +103,35 @@ class Router:
                 out.extend((t, backends[(start + k) % n]) for k in range(n))
         return out
 
-    async def handle(self, req: Request) -> Response:
+    def handle(self, req: Request, respond: Respond) -> None:
+        """Route one request; ``respond`` is called exactly once."""
         own = self._own.get(req.path)
         if own is not None and req.method == "GET":
-            return own()
-        started = time.perf_counter()
-        table = self.table()
-        key = req.header(self.sticky_header) if self.sticky_header else None
-        draw = sticky_bucket(key.decode("latin-1")) if key else self._rng.randrange(10_000)
-        track = choose_track(table.canary_weight, draw)
-        candidates = self._candidates(table, track)
-        if not candidates:
-            return self._fail(
-                track,
-                started,
-                503,
-                f"no ready backend for track {track} of "
-                f"model {self.metrics.model} (nor for the other track)",
-            )
-        headers = [(k, v) for k, v in req.headers if k.lower() not in _HOP]
-        tried: list[str] = []
-        for used, backend in candidates:
-            head = _head(req.method, req.target, backend, headers, len(req.body))
-            try:
-                resp = await self.pool.request(backend, head, req.body)
-            except ConnectFailed as exc:  # never sent: safe to try the next backend
-                tried.append(str(exc))
-                continue
-            except BackendFailed as exc:
-                status = 504 if exc.timeout else 502
-                return self._fail(
-                    used,
-                    started,
-                    status,
-                    f"backend {backend.host}:{backend.port} of track {used} failed: {exc}",
-                )
-            out_headers = [(k, v) for k, v in resp.headers if k.lower() not in _HOP]
-            out_headers.append((TRACK_HEADER, _TRACK_BYTES[used]))
-            self.metrics.request(used, resp.status, time.perf_counter() - started)
-            if (
-                used == c.TRACK_STABLE
-                and table.mirror_percent
-                and resp.status == 200
-                and self._rng.randrange(100) < table.mirror_percent
-            ):
-                self._mirror(table, req, headers, resp.body)
-            return Response(resp.status, resp.body, out_headers)
-        log.warning("no backend reachable: %s", "; ".join(tried))
-        return self._fail(
-            track,
-            started,
-            502,
-            f"no backend of model {self.metrics.model} reachable; tried {', '.join(tried)}",
-        )
-
-    def _fail(self, track: str, started: float, status: int, message: str) -> Response:
-        self.metrics.request(track, status, time.perf_counter() - started)
-        return _error(status, message, track)
+            respond(own())
+            return
+        _Forward(self, req, respond).start()
 
     # --- mirroring ---------------------------------------------------------------------------
 
-    def _mirror(
-        self,
-        table: RoutingTable,
-        req: Request,
-        headers: list[tuple[bytes, bytes]],
-        stable_body: bytes,
+    def mirror(
+        self, table: RoutingTable, req: Request, headers: list[tuple[bytes, bytes]], stable: bytes
     ) -> None:
-        if not table.canary or len(self._shadow_tasks) >= self._shadow_slots:
+        if not table.canary or self._shadow_inflight >= self._shadow_slots:
             return  # no canary, or mirroring saturated: skip rather than queue
         start = self._rr[c.TRACK_CANARY]
         self._rr[c.TRACK_CANARY] = start + 1
         backend = table.canary[start % len(table.canary)]
-        head = _head(req.method, req.target, backend, headers, len(req.body))
-        task = asyncio.ensure_future(self._shadow(backend, head, req.body, stable_body))
-        self._shadow_tasks.add(task)
-        task.add_done_callback(self._shadow_tasks.discard)
+        self._shadow_inflight += 1
 
-    async def _shadow(self, backend: Backend, head: bytes, body: bytes, stable: bytes) -> None:
-        try:
-            resp = await self.pool.request(backend, head, body)
-        except (ConnectFailed, BackendFailed):
-            result = ERROR
-        else:
-            result = compare_bodies(stable, resp.body) if resp.status == 200 else ERROR
-        self.metrics.shadow[result].inc()
+        def done(resp: BackendResponse | None, error: Exception | None) -> None:
+            self._shadow_inflight -= 1
+            if resp is None or resp.status != 200:
+                result = ERROR
+            else:
+                result = compare_bodies(stable, resp.body)
+            self.metrics.shadow[result].inc()
+
+        self.pool.send(backend, _head(req, backend, headers) + req.body, done)
 
     # --- own endpoints -----------------------------------------------------------------------
 
@@ -217,18 +162,104 @@ class Router:
         )
 
 
-def _head(
-    method: str, target: bytes, backend: Backend, headers: list[tuple[bytes, bytes]], length: int
-) -> bytes:
+def _head(req: Request, backend: Backend, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Request line and headers for ``backend`` (Host and Content-Length rewritten)."""
     parts = [
-        method.encode("ascii"),
+        req.method.encode("ascii"),
         b" ",
-        target,
+        req.target,
         b" HTTP/1.1\r\nHost: ",
         backend.host.encode("ascii"),
-        b":%d\r\nContent-Length: %d\r\n" % (backend.port, length),
+        b":%d\r\nContent-Length: %d\r\n" % (backend.port, len(req.body)),
     ]
     for k, v in headers:
         parts.extend((k, b": ", v, b"\r\n"))
     parts.append(b"\r\n")
     return b"".join(parts)
+
+
+class _Forward:
+    """One proxied request: try the candidates in order until one answers."""
+
+    __slots__ = (
+        "candidates",
+        "headers",
+        "i",
+        "req",
+        "respond",
+        "router",
+        "started",
+        "table",
+        "track",
+        "tried",
+    )
+
+    def __init__(self, router: Router, req: Request, respond: Respond) -> None:
+        self.router, self.req, self.respond = router, req, respond
+        self.started = time.perf_counter()
+        self.table = router.table()
+        key = req.header(router.sticky_header) if router.sticky_header else None
+        draw = sticky_bucket(key.decode("latin-1")) if key else router.rng.randrange(10_000)
+        self.track = choose_track(self.table.canary_weight, draw)
+        self.candidates = router.candidates(self.table, self.track)
+        self.headers = [(k, v) for k, v in req.headers if k.lower() not in _HOP]
+        self.tried: list[str] = []
+        self.i = 0
+
+    def start(self) -> None:
+        if not self.candidates:
+            self.fail(
+                self.track,
+                503,
+                f"no ready backend for track {self.track} of model "
+                f"{self.router.metrics.model} (nor for the other track)",
+            )
+            return
+        self.next()
+
+    def next(self) -> None:
+        if self.i >= len(self.candidates):
+            log.warning("no backend reachable: %s", "; ".join(self.tried))
+            self.fail(
+                self.track,
+                502,
+                f"no backend of model {self.router.metrics.model} "
+                f"reachable; tried {', '.join(self.tried)}",
+            )
+            return
+        _, backend = self.candidates[self.i]
+        self.router.pool.send(
+            backend, _head(self.req, backend, self.headers) + self.req.body, self.done
+        )
+
+    def done(self, resp: BackendResponse | None, error: Exception | None) -> None:
+        used, backend = self.candidates[self.i]
+        if isinstance(error, ConnectFailed):  # never sent: safe to try the next backend
+            self.tried.append(str(error))
+            self.i += 1
+            self.next()
+            return
+        if resp is None:
+            status = 504 if isinstance(error, BackendFailed) and error.timeout else 502
+            self.fail(
+                used,
+                status,
+                f"backend {backend.host}:{backend.port} of track {used} failed: {error}",
+            )
+            return
+        router, table = self.router, self.table
+        out = [(k, v) for k, v in resp.headers if k.lower() not in _HOP]
+        out.append((TRACK_HEADER, _TRACK_BYTES[used]))
+        router.metrics.request(used, resp.status, time.perf_counter() - self.started)
+        self.respond(Response(resp.status, resp.body, out))
+        if (
+            table.mirror_percent
+            and used == c.TRACK_STABLE
+            and resp.status == 200
+            and router.rng.randrange(100) < table.mirror_percent
+        ):
+            router.mirror(table, self.req, self.headers, resp.body)
+
+    def fail(self, track: str, status: int, message: str) -> None:
+        self.router.metrics.request(track, status, time.perf_counter() - self.started)
+        self.respond(_error(status, message, track))

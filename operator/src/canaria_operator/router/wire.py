@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import cast
@@ -75,19 +75,21 @@ def encode_response(resp: Response, keep_alive: bool) -> bytes:
     return b"".join(parts)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+Respond = Callable[[Response], None]
+# Called once per request; must call ``respond`` exactly once (now or later).
+Handler = Callable[[Request, Respond], None]
 
 
 class ServerProtocol(asyncio.Protocol):
-    """One client connection."""
+    """One client connection. Requests are handed to ``handler`` with a ``respond`` callback
+    (no task or future per request); pipelined requests are answered in order."""
 
     def __init__(self, handler: Handler, max_body: int) -> None:
         self.handler, self.max_body = handler, max_body
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
-        self._wake: asyncio.Future[None] | None = None
-        self._task: asyncio.Future[None] | None = None
+        self._busy = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -96,14 +98,10 @@ class ServerProtocol(asyncio.Protocol):
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-        # One long-lived task per connection (cheaper than a task per request).
-        self._task = asyncio.ensure_future(self._serve())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._queue.clear()
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -133,40 +131,44 @@ class ServerProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        req = Request(
-            self.parser.get_method().decode("ascii"),
-            self._url,
-            self._headers,
-            b"".join(self._body),
-            self.parser.should_keep_alive(),
+        self._queue.append(
+            Request(
+                self.parser.get_method().decode("ascii"),
+                self._url,
+                self._headers,
+                b"".join(self._body),
+                self.parser.should_keep_alive(),
+            )
         )
-        self._queue.append(req)
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+        if not self._busy:
+            self._dispatch()
 
-    async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                if self.transport is None:
-                    return
-                self._wake = loop.create_future()
-                await self._wake
-                self._wake = None
-                continue
-            req = self._queue.popleft()
-            try:
-                resp = await self.handler(req)
-            except Exception:  # a bug must not kill the connection silently
-                log.exception("router error on %s %r", req.method, req.target)
-                resp = json_response(500, {"error": "internal router error"})
+    def _dispatch(self) -> None:
+        req = self._queue.popleft()
+        self._busy = True
+        done = False
+
+        def respond(resp: Response) -> None:
+            nonlocal done
+            if done:  # a handler bug must not write two answers
+                return
+            done = True
             transport = self.transport
-            if transport is None:  # the client left while we were busy
+            if transport is None:  # the client left meanwhile
                 return
             transport.write(encode_response(resp, req.keep_alive))
             if not req.keep_alive:
                 transport.close()
                 return
+            self._busy = False
+            if self._queue:
+                self._dispatch()
+
+        try:
+            self.handler(req, respond)
+        except Exception:  # a bug must not kill the connection silently
+            log.exception("router error on %s %r", req.method, req.target)
+            respond(json_response(500, {"error": "internal router error"}))
 
     def _reject(self, status: int, message: str) -> None:
         if self.transport is not None:
