@@ -35,5 +35,5 @@ def test_unloadable_model_fails_clearly(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00garbage")
-    with pytest.raises(ModelLoadError, match="cannot load .*bad.onnx as an ONNX model"):
+    with pytest.raises(ModelLoadError, match=r"cannot load .*bad\.onnx as an ONNX model"):
         load_model(bad)

@@ -24,37 +24,39 @@ class ServeSettings(BaseSettings):
 
     model_path: Path
     model_name: str | None = Field(
-        None, description="default: the model card's name, else the file stem"
+        default=None, description="default: the model card's name, else the file stem"
     )
-    model_version: str | None = Field(None, description="default: the card's version, else '1'")
+    model_version: str | None = Field(
+        default=None, description="default: the card's version, else '1'"
+    )
     track: Literal["stable", "canary"] = contract.TRACK_STABLE
     host: str = "127.0.0.1"
-    port: int = Field(contract.SERVING_PORT, ge=0, le=65535)
-    workers: int = Field(1, ge=1, le=64)
+    port: int = Field(default=contract.SERVING_PORT, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
     # micro-batching of concurrent single-row requests; 1 = off, the default: on this ~20 us
     # model bench/serving_bench.py measured no consistent win (0.9-1.6x across runs on a
     # loaded 2-core machine) and any added delay lost. Try e.g. 16 with delay 0 for models
     # whose per-call overhead dominates.
-    max_batch_size: int = Field(1, ge=1, le=4096)
-    max_batch_delay_ms: float = Field(0.0, ge=0.0, le=1000.0)
+    max_batch_size: int = Field(default=1, ge=1, le=4096)
+    max_batch_delay_ms: float = Field(default=0.0, ge=0.0, le=1000.0)
     payload_log_path: Path | None = None
-    payload_log_sample_rate: float = Field(1.0, ge=0.0, le=1.0)
-    payload_log_queue: int = Field(10_000, ge=1)
+    payload_log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    payload_log_queue: int = Field(default=10_000, ge=1)
     # request limits and input policy
-    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
-    max_rows: int = Field(100_000, ge=1)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(default=100_000, ge=1)
     allow_non_finite: bool = False  # NaN/Inf in numeric inputs are rejected by default
     # requests with at most this many rows run on the event loop; bigger ones in a thread
-    inline_rows: int = Field(64, ge=0)
+    inline_rows: int = Field(default=64, ge=0)
     intra_op_threads: int = Field(
-        1, ge=0, description="onnxruntime threads per call; 0 = all cores"
+        default=1, ge=0, description="onnxruntime threads per call; 0 = all cores"
     )
     # onnxruntime threads for requests with more than inline_rows rows (run in a worker thread);
     # 0 = all cores. A second session is created only when it differs from intra_op_threads.
-    large_intra_op_threads: int = Field(0, ge=0)
-    drift_window: int = Field(5_000, ge=10)
-    drift_min_rows: int = Field(50, ge=1)
-    drift_interval_s: float = Field(5.0, gt=0)
-    graceful_timeout_s: float = Field(30.0, ge=0)
+    large_intra_op_threads: int = Field(default=0, ge=0)
+    drift_window: int = Field(default=5_000, ge=10)
+    drift_min_rows: int = Field(default=50, ge=1)
+    drift_interval_s: float = Field(default=5.0, gt=0)
+    graceful_timeout_s: float = Field(default=30.0, ge=0)
     log_format: Literal["text", "json"] = "text"
     log_level: str = "info"

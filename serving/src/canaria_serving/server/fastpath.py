@@ -9,8 +9,9 @@ cost on a tabular model. Everything else (metadata, health, metrics, OpenAPI) go
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from canaria_serving.server.errors import (
     BadRequest,
@@ -23,7 +24,6 @@ from canaria_serving.server.service import InferenceService
 
 __all__ = ["FastPath"]
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -53,7 +53,7 @@ class FastPath:
         self.fallback = fallback
         self.max_body = max_body_bytes
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = _route(scope["path"]) if scope["type"] == "http" else None
         if route is None:
             await self.fallback(scope, receive, send)
@@ -96,7 +96,7 @@ class FastPath:
     def _too_large(self) -> str:
         return f"request body is larger than the limit of {self.max_body} bytes"
 
-    async def _read_body(self, receive: Any) -> bytes:
+    async def _read_body(self, receive: Receive) -> bytes:
         message = await receive()
         body: bytes = message.get("body", b"")
         if not message.get("more_body", False):
@@ -125,7 +125,7 @@ def _check_content_type(value: bytes) -> None:
         )
 
 
-async def _respond(send: Any, status: int, body: bytes, allow: bool = False) -> None:
+async def _respond(send: Send, status: int, body: bytes, allow: bool = False) -> None:
     headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
     if allow:
         headers.append((b"allow", b"POST"))
