@@ -185,3 +185,17 @@ def test_bad_flags_are_refused(procs: Procs) -> None:
     )
     assert out.returncode == 2
     assert "expected host:port" in out.stderr
+
+
+async def test_sigterm_drains_requests_in_flight(procs: Procs) -> None:
+    s, _ = procs.backend("s1")
+    url = procs.router(routes=procs.routes([s]))
+    router = procs.procs[-1]
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        slow = asyncio.ensure_future(client.post("/slow", json=BODY))  # backend sleeps 0.5 s
+        await asyncio.sleep(0.2)
+        router.send_signal(signal.SIGTERM)
+        r = await slow
+    assert r.status_code == 200
+    assert r.headers["x-backend"] == "s1"
+    assert await asyncio.to_thread(router.wait, 10) == 0

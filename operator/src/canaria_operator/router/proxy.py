@@ -10,6 +10,8 @@ background; whether the predictions agree is counted in ``canaria_shadow_compari
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -74,12 +76,22 @@ class Router:
         self._rr = {c.TRACK_STABLE: 0, c.TRACK_CANARY: 0}
         self._shadow_slots = shadow_concurrency
         self._shadow_inflight = 0
+        self.inflight = 0  # proxied requests not answered yet (drained on shutdown)
+        self._drained: asyncio.Future[None] | None = None
         self._seen: RoutingTable | None = None
         self._own = {
             c.PATH_LIVE: self.live,
             c.PATH_READY: self.ready,
             c.PATH_METRICS: self.metrics_endpoint,
         }
+
+    async def drain(self, seconds: float) -> None:
+        """Wait until no proxied request is in flight (at most ``seconds``)."""
+        if not self.inflight:
+            return
+        self._drained = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._drained), seconds)
 
     async def close(self) -> None:
         self.pool.close()
@@ -109,7 +121,15 @@ class Router:
         if own is not None and req.method == "GET":
             respond(own())
             return
-        _Forward(self, req, respond).start()
+        self.inflight += 1
+
+        def answered(resp: Response) -> None:
+            self.inflight -= 1
+            respond(resp)
+            if not self.inflight and self._drained is not None and not self._drained.done():
+                self._drained.set_result(None)
+
+        _Forward(self, req, answered).start()
 
     # --- mirroring ---------------------------------------------------------------------------
 

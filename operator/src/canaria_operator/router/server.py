@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 
 from canaria_operator.router.metrics import RouterMetrics
@@ -16,6 +17,8 @@ from canaria_operator.router.table import Backend, RoutingTable
 from canaria_operator.router.wire import ServerProtocol
 
 __all__ = ["make_source", "run_router", "serve"]
+
+log = logging.getLogger("canaria.router")
 
 
 class _JsonFormatter(logging.Formatter):
@@ -61,21 +64,32 @@ def make_source(args: argparse.Namespace, metrics: RouterMetrics) -> BackendSour
     return StaticSource(table)
 
 
-async def run_router(router: Router, host: str, port: int, max_body: int) -> None:
-    """Serve until cancelled (the source's watch runs alongside)."""
+async def run_router(
+    router: Router, host: str, port: int, max_body: int, drain_seconds: float = 10.0
+) -> None:
+    """Serve until SIGTERM/SIGINT or cancellation (the source's watch runs alongside).
+
+    On a signal: stop accepting connections, let requests in flight finish (at most
+    ``drain_seconds``), then return.
+    """
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: ServerProtocol(router.handle, max_body), host, port, backlog=1024
     )
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     source_task = asyncio.ensure_future(router.source.run())
+    stop_task = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait(
-            {source_task, asyncio.ensure_future(server.serve_forever())},
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        await asyncio.wait({source_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if source_task.done():
             source_task.result()  # a crashed source is fatal: raise its error
+        log.info("stopping: draining %d request(s) in flight", router.inflight)
+        server.close()
+        await router.drain(drain_seconds)
     finally:
+        stop_task.cancel()
         source_task.cancel()
         server.close()
         await router.close()
@@ -92,9 +106,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"canaria route: {exc}", file=sys.stderr)
         return 2
     router = Router(source, metrics, sticky_header=args.sticky_header, timeout=args.timeout)
-    logging.getLogger("canaria.router").info(
-        "routing %s on %s:%d", args.model, args.host, args.port
-    )
+    log.info("routing %s on %s:%d", args.model, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(run_router(router, args.host, args.port, args.max_body))
     return 0
