@@ -207,7 +207,7 @@ async def test_custom_metric_bounds_and_template_errors() -> None:
         "max_prediction_psi": None,
         "min_shadow_agreement": None,
     }
-    metric = CustomMetric(name="queue", query='max(q{version="$version"})', max=5)
+    metric = CustomMetric(name="queue", query='max(q{version="{{version}}"})', max=5)
     promql = 'max(q{version="v2"})'
     for value, verdict in (
         (3.0, Verdict.SUCCESSFUL),
@@ -217,12 +217,41 @@ async def test_custom_metric_bounds_and_template_errors() -> None:
         cfg = AnalysisConfig(**base, custom=(metric,))  # type: ignore[arg-type]
         r = await one(Answers({promql: value}), cfg)
         assert r.verdict is verdict
-    bad = CustomMetric(name="bad", query='q{x="$nope"}', min=0)
+    bad = CustomMetric(name="bad", query='q{x="{{nope}}"}', min=0)
     r = await one(Answers(), AnalysisConfig(**base, custom=(bad,)))  # type: ignore[arg-type]
     assert r.verdict is Verdict.ERROR
-    assert "$nope" in r.message
+    assert "{{nope}}" in r.message
 
 
 def test_custom_metric_needs_a_bound() -> None:
     with pytest.raises(ValueError, match="set min, max or both"):
         CustomMetric(name="x", query="up")
+
+
+def test_config_from_crd() -> None:
+    from canaria_operator.analysis import analysis_config_from_crd
+
+    default = analysis_config_from_crd({})
+    assert default.max_error_rate == 0.01
+    assert default.error_rate_alpha == pytest.approx(0.05)
+    assert default.max_latency_ratio == 1.5
+    assert default.max_prediction_psi is None
+    assert default.min_shadow_agreement is None
+    cfg = analysis_config_from_crd(
+        {
+            "minRequests": 20,
+            "metrics": {
+                "latencyP99": {"maxMs": 25},
+                "predictionDrift": {"maxPsi": 0.1},
+                "shadowAgreement": {"min": 0.99},
+            },
+            "custom": [{"name": "q", "query": 'up{job="{{name}}"}', "min": 1}],
+        }
+    )
+    assert cfg.min_requests == 20
+    assert cfg.max_error_rate is None
+    assert cfg.error_rate_alpha is None
+    assert cfg.max_latency_p99 == pytest.approx(0.025)
+    assert cfg.max_latency_ratio is None
+    assert (cfg.max_prediction_psi, cfg.min_shadow_agreement) == (0.1, 0.99)
+    assert cfg.custom[0].min == 1.0

@@ -174,7 +174,7 @@ async def test_real_prometheus_missing_and_broken_queries(traffic: Pods) -> None
         max_latency_ratio=None,
         max_prediction_psi=None,
         custom=(
-            CustomMetric(name="broken", query="sum(rate(x[$interval]", max=1),
+            CustomMetric(name="broken", query="sum(rate(x[{{interval}}]", max=1),
             CustomMetric(name="empty", query='up{job="nope"}', max=1),
         ),
     )

@@ -38,7 +38,8 @@ def test_label_values_are_escaped() -> None:
 
 def test_render_template_variables() -> None:
     out = render_template(
-        'sum(rate(x{ns="$namespace",v="${version}",t="$track"}[$interval])) / $stable_version',
+        'sum(rate(x{ns="{{namespace}}",v="{{ version }}",t="{{track}}"}[{{interval}}]))'
+        " / {{stable_version}}",
         T,
         "v1",
         timedelta(minutes=1),
@@ -48,7 +49,7 @@ def test_render_template_variables() -> None:
 
 @pytest.mark.parametrize(
     ("template", "message"),
-    [('rate(x{a="$nope"}[1m])', r"unknown variable \$nope"), ("x $", "malformed")],
+    [('rate(x{a="{{nope}}"}[1m])', r"unknown variable \{\{nope\}\}"), ("x {{ 1", "malformed")],
 )
 def test_render_template_errors_name_the_problem(template: str, message: str) -> None:
     with pytest.raises(TemplateError, match=message):

@@ -1,7 +1,11 @@
 """Canary analysis: metric providers, PromQL templates, statistics and verdicts."""
 
 from canaria_operator.analysis.checks import run_analysis
-from canaria_operator.analysis.config import AnalysisConfig, CustomMetric
+from canaria_operator.analysis.config import (
+    AnalysisConfig,
+    CustomMetric,
+    analysis_config_from_crd,
+)
 from canaria_operator.analysis.prometheus import PrometheusProvider
 from canaria_operator.analysis.provider import MetricsProvider, ProviderUnavailable, QueryError
 from canaria_operator.analysis.queries import Target, TemplateError, render_template
@@ -18,6 +22,7 @@ __all__ = [
     "Target",
     "TemplateError",
     "Verdict",
+    "analysis_config_from_crd",
     "render_template",
     "round_verdict",
     "run_analysis",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-__all__ = ["AnalysisConfig", "CustomMetric"]
+__all__ = ["AnalysisConfig", "CustomMetric", "analysis_config_from_crd"]
 
 
 class _Frozen(BaseModel):
@@ -53,3 +56,39 @@ class AnalysisConfig(_Frozen):
     # Max input-drift PSI (any feature) of the canary's recent inputs vs training reference.
     max_input_drift: float | None = Field(default=None, gt=0)
     custom: tuple[CustomMetric, ...] = ()
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def analysis_config_from_crd(analysis: Mapping[str, Any]) -> AnalysisConfig:
+    """``spec.rollout.analysis`` of a ModelDeployment (camelCase JSON) -> AnalysisConfig.
+
+    A built-in metric absent from ``metrics`` is disabled; without ``metrics`` at all the
+    CRD's default applies (error rate, and p99 latency at most 1.5x stable). ``errorRate``:
+    ``max`` is the absolute bound, ``confidence`` the z-test's (alpha = 1 - confidence).
+    """
+    metrics = analysis.get("metrics")
+    if metrics is None:
+        metrics = {"errorRate": {}, "latencyP99": {"maxRatio": 1.5}}
+    err, lat = metrics.get("errorRate"), metrics.get("latencyP99")
+    drift, shadow = metrics.get("predictionDrift"), metrics.get("shadowAgreement")
+    inputs = metrics.get("inputDrift")
+    max_ms = _f((lat or {}).get("maxMs"))
+    return AnalysisConfig(
+        min_requests=int(analysis.get("minRequests", 50)),
+        max_error_rate=None if err is None else float(err.get("max", 0.01)),
+        error_rate_alpha=None if err is None else 1.0 - float(err.get("confidence", 0.95)),
+        max_latency_p99=None if max_ms is None else max_ms / 1000.0,
+        max_latency_ratio=None if lat is None else _f(lat.get("maxRatio")),
+        max_prediction_psi=None if drift is None else float(drift.get("maxPsi", 0.2)),
+        min_shadow_agreement=None if shadow is None else float(shadow.get("min", 0.95)),
+        max_input_drift=None if inputs is None else float(inputs.get("maxPsi", 0.25)),
+        custom=tuple(
+            CustomMetric(
+                name=c["name"], query=c["query"], min=_f(c.get("min")), max=_f(c.get("max"))
+            )
+            for c in analysis.get("custom") or ()
+        ),
+    )

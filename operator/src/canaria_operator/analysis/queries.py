@@ -4,16 +4,16 @@ Series are selected by ``version`` (plus ``model`` and, when known, ``namespace`
 ``track``: after a promotion the new stable's pods keep reporting ``track="canary"`` until
 they restart, while the version label always names what a pod serves.
 
-Custom templates use ``$var``/``${var}`` placeholders (PromQL itself is full of braces):
-``namespace``, ``name``, ``model``, ``track``, ``version``, ``interval`` (a PromQL duration such
-as ``30s``), plus ``stable_version`` and ``canary_version``. Example::
+Custom templates use ``{{var}}`` placeholders (as the CRD documents; spaces inside the braces
+are allowed): ``namespace``, ``name``, ``model``, ``track``, ``version``, ``interval`` (a PromQL
+duration such as ``30s``), plus ``stable_version`` and ``canary_version``. Example::
 
-    sum(rate(my_errors_total{namespace="$namespace", version="$version"}[$interval]))
+    sum(rate(my_errors_total{namespace="{{namespace}}", version="{{version}}"}[{{interval}}]))
 """
 
 from __future__ import annotations
 
-import string
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -121,6 +121,9 @@ def shadow_query(name: str, namespace: str | None, window: timedelta) -> str:
     )
 
 
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
+
+
 def render_template(template: str, t: Target, stable_version: str, window: timedelta) -> str:
     """Fill a custom PromQL template; unknown or malformed placeholders raise TemplateError."""
     variables = {
@@ -133,10 +136,15 @@ def render_template(template: str, t: Target, stable_version: str, window: timed
         "stable_version": stable_version,
         "canary_version": t.version,
     }
-    try:
-        return string.Template(template).substitute(variables)
-    except KeyError as exc:
-        known = ", ".join(sorted(variables))
-        raise TemplateError(f"unknown variable ${exc.args[0]} (known: {known})") from exc
-    except ValueError as exc:
-        raise TemplateError(f"malformed placeholder in template: {exc}") from exc
+
+    def fill(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in variables:
+            known = ", ".join(sorted(variables))
+            raise TemplateError(f"unknown variable {{{{{key}}}}} (known: {known})")
+        return variables[key]
+
+    out = _PLACEHOLDER.sub(fill, template)
+    if "{{" in out or "}}" in out:
+        raise TemplateError(f"malformed placeholder in template {template!r}")
+    return out
