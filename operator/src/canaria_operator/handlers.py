@@ -1,10 +1,14 @@
 """kopf registration: which events trigger a reconcile, and kopf's deliberate configuration.
 
-* ModelDeployment create/update/resume -> reconcile; a level-based timer re-checks every
-  ``resync_interval``; events of owned Deployments and pods reconcile their owner (coalesced).
-* Own finalizer (``canaria.dev/finalizer``), handler progress and diff-base in annotations
-  under ``canaria.dev``, watch timeouts, mandatory peering (one active operator), kopf's own
-  Events only for warnings (ours come from status transitions).
+* ModelDeployment create/update/resume -> reconcile; the reconciler itself schedules the
+  level-based re-check every ``resync_interval`` (kopf timers would put a finalizer on every
+  object, and a finalizer without a running operator blocks deletion; owned objects go by
+  garbage collection, so no finalizer is needed). Events of owned Deployments, and of owned
+  pods that show a problem (failed fetch, crash loop), reconcile their owner (coalesced).
+* Own finalizer name (``canaria.dev/finalizer``, used only if a handler ever needs one),
+  handler progress and diff-base in annotations under ``canaria.dev``, watch timeouts,
+  mandatory peering (one active operator), kopf's own Events only for warnings (ours come
+  from status transitions).
 * Errors: ``ReconcileError`` -> ``kopf.TemporaryError(delay=...)`` or ``kopf.PermanentError``.
   Nothing sleeps: retries and requeues are scheduled, never awaited.
 """
@@ -20,6 +24,7 @@ from canaria_operator.api.model import GROUP, PLURAL, VERSION
 from canaria_operator.kube import Kube
 from canaria_operator.metrics import OperatorMetrics
 from canaria_operator.reconcile import ReconcileError, Reconciler
+from canaria_operator.reconcile.health import pod_problem
 from canaria_operator.settings import OperatorSettings
 from canaria_operator.workloads.names import ANNOTATION_PREFIX, COMPONENT_SERVING, MANAGED_BY
 from canaria_serving import contract
@@ -62,6 +67,12 @@ async def _reconcile(memo: Any, namespace: str, name: str) -> None:
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
 
 
+def _pod_has_problem(**kwargs: Any) -> bool:
+    """Only pods with a problem wake their owner at once (normal pod churn shows up in the
+    Deployment's status, which is watched); the rest wait for the periodic re-check."""
+    return pod_problem(dict(kwargs["body"])) is not None
+
+
 def _key(kwargs: dict[str, Any]) -> tuple[str, str]:
     return str(kwargs["namespace"]), str(kwargs["name"])
 
@@ -99,18 +110,6 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     async def on_change(**kwargs: Any) -> None:
         await _reconcile(kwargs["memo"], *_key(kwargs))
 
-    @kopf.timer(
-        g,
-        v,
-        p,
-        interval=settings.resync_interval,
-        initial_delay=settings.resync_interval,
-        id="resync",
-        registry=registry,
-    )
-    async def resync(**kwargs: Any) -> None:
-        await _reconcile(kwargs["memo"], *_key(kwargs))
-
     @kopf.on.delete(g, v, p, id="forget", optional=True, registry=registry)
     def on_delete(**kwargs: Any) -> None:
         # Owned objects go by garbage collection (ownerReferences); only local state is left.
@@ -130,5 +129,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     kopf.on.event(
         "apps", "v1", "deployments", id="owned-deployment", labels=_OWNED, registry=registry
     )(owned_changed)
-    kopf.on.event("", "v1", "pods", id="owned-pod", labels=_OWNED, registry=registry)(owned_changed)
+    kopf.on.event(
+        "", "v1", "pods", id="owned-pod", labels=_OWNED, when=_pod_has_problem, registry=registry
+    )(owned_changed)
     return registry

@@ -95,9 +95,16 @@ class Kube:
                 return None
             raise
 
-    async def list(self, res: Resource, namespace: str | None, selector: str = "") -> list[Json]:
-        query = {"labelSelector": selector} if selector else None
-        data = await self.request("GET", res.path(namespace), query=query)
+    async def list(
+        self, res: Resource, namespace: str | None, selector: str = "", *, cached: bool = False
+    ) -> list[Json]:
+        """``cached``: served from the API server's watch cache (``resourceVersion=0``), not a
+        quorum read from etcd; what reconciles use, since they are triggered by watch events
+        that the same cache produced."""
+        query = {"labelSelector": selector} if selector else {}
+        if cached:
+            query["resourceVersion"] = "0"
+        data = await self.request("GET", res.path(namespace), query=query or None)
         items: list[Json] = data.get("items") or []
         return items
 

@@ -23,10 +23,10 @@ async def observe(kube: Kube, md: ModelDeployment, secrets: set[str]) -> Observe
     ns, uid = md.namespace, md.metadata.uid
     selector = f"{contract.LABEL_MODEL}={md.name},{contract.LABEL_COMPONENT}={COMPONENT_SERVING}"
     lists = await asyncio.gather(
-        kube.list(DEPLOYMENTS, ns, selector),
-        kube.list(SERVICES, ns, selector),
-        kube.list(HPAS, ns, selector),
-        kube.list(PODS, ns, selector),
+        kube.list(DEPLOYMENTS, ns, selector, cached=True),
+        kube.list(SERVICES, ns, selector, cached=True),
+        kube.list(HPAS, ns, selector, cached=True),
+        kube.list(PODS, ns, selector, cached=True),
     )
     objects: dict[tuple[str, str], Json] = {}
     for kind, items in zip(

@@ -1,14 +1,18 @@
 """One reconcile of one ModelDeployment: observe -> decide -> write -> status once -> Events.
 
 Concurrent triggers for the same object (its own watch, its Deployments' and pods' watches,
-the resync timer, a scheduled requeue) are coalesced: while a reconcile runs, further
-triggers only mark it dirty and it runs once more at the end. Nothing here sleeps.
+a scheduled re-check) are coalesced: while a reconcile runs, further triggers only mark it
+dirty and it runs once more at the end. After every reconcile the next one is scheduled
+(``resync_interval`` at the latest, sooner if the rollout plan asks): a level-based re-check
+without kopf timers, whose finalizer would block deletions whenever the operator is down.
+Nothing here sleeps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +69,7 @@ class Result:
     events: int = 0
     requeue_after: float | None = None
     skipped: bool = False
+    gone: bool = False  # the object no longer exists (or is being deleted)
 
 
 def _now() -> datetime:
@@ -107,8 +112,12 @@ class Reconciler:
                 result = await self._timed(namespace, name)
                 if key not in self._dirty:
                     break
-        if result.requeue_after is not None:
-            self.schedule(namespace, name, result.requeue_after)
+        if not result.gone:
+            # Level-based re-check: the next look is never further away than the resync
+            # interval (jittered so that many objects do not all wake at once).
+            resync = self.settings.resync_interval * random.uniform(0.9, 1.1)
+            wanted = [d for d in (result.requeue_after, resync) if d is not None]
+            self.schedule(namespace, name, min(wanted))
         return result
 
     def schedule(self, namespace: str, name: str, delay: float) -> None:
@@ -161,7 +170,7 @@ class Reconciler:
             raise ReconcileError(str(exc), delay=self.settings.retry_delay) from exc
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             self.forget(namespace, name)
-            return Result()
+            return Result(gone=True)
         try:
             md = ModelDeployment.parse(body)
         except InvalidObject as exc:
