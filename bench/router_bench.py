@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -32,45 +31,10 @@ from serving_bench import (  # noqa: E402  (shared helpers of the serving benchm
     build_model,
     canaria_cmd,
     free_port,
-    lua_script,
+    run_wrk,
     stop,
     wait_ready,
 )
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _ms(text: str) -> float:
-    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if not m:
-        raise ValueError(f"cannot parse wrk latency {text!r}")
-    return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-def run_wrk(
-    label: str, url: str, body: str, tmp: Path, *, duration: int, connections: int
-) -> Result:
-    """One measured wrk run (after a 2 s warm-up); fails on any non-2xx or socket error."""
-    script = str(lua_script(tmp, body))
-    base = ["wrk", "-t1", f"-c{connections}", "-s", script]
-    subprocess.run([*base, "-d2s", url], check=True, capture_output=True)
-    load = os.getloadavg()[0]
-    out = subprocess.run(
-        [*base, f"-d{duration}s", "--latency", url], check=True, capture_output=True, text=True
-    ).stdout
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
-    if bad:
-        raise RuntimeError(f"{label}: {bad.group(0)}\n{out}")
-    dist = out.split("Latency Distribution", 1)[1]
-    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", dist, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", dist, re.M).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    print(
-        f"  {label:<44} {rps:>9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-        f"  (load avg {load:.1f})",
-        flush=True,
-    )
-    return Result(label, rps, p50, p99, load)
 
 
 def route_cmd(port: int, *args: str) -> list[str]:
@@ -143,8 +107,8 @@ def main() -> int:
                         f"http://127.0.0.1:{stable}{path}",
                         body,
                         tmp,
-                        args.duration,
-                        args.connections,
+                        duration=args.duration,
+                        connections=args.connections,
                     )
                 )
                 routed.append(
@@ -153,8 +117,8 @@ def main() -> int:
                         f"http://127.0.0.1:{router}{path}",
                         body,
                         tmp,
-                        args.duration,
-                        args.connections,
+                        duration=args.duration,
+                        connections=args.connections,
                     )
                 )
             print("results:")
@@ -187,8 +151,8 @@ def main() -> int:
                 f"http://127.0.0.1:{mirror}{path}",
                 body,
                 tmp,
-                args.duration,
-                args.connections,
+                duration=args.duration,
+                connections=args.connections,
             )
         finally:
             for proc in procs:
