@@ -82,7 +82,9 @@ class PayloadLogger:
             self._on_drop()
 
     def _write_loop(self) -> None:
-        with self._path.open("ab") as f:
+        # unbuffered O_APPEND, one write per record: with several workers appending to the
+        # same file, records never interleave mid-line
+        with self._path.open("ab", buffering=0) as f:
             while True:
                 item = self._queue.get()
                 if item is _STOP:
@@ -103,5 +105,3 @@ class PayloadLogger:
                     option=_OPTS,
                 )
                 f.write(line)
-                if self._queue.empty():
-                    f.flush()

@@ -63,7 +63,8 @@ class InferenceService:
             rt.name, rt.version, s.track, sha256=rt.sha256, classes=rt.classes, features=features
         )
         refs = rt.card.features if rt.card is not None else []
-        if refs and rt.n_features is not None and len(refs) == rt.n_features:
+        numeric = rt.single is not None and rt.single.dtype.kind in "fiub"
+        if refs and numeric and rt.n_features is not None and len(refs) == rt.n_features:
             self.drift = DriftMonitor(
                 refs[: len(self.metrics.drift)], s.drift_window, s.drift_min_rows
             )
@@ -144,16 +145,17 @@ class InferenceService:
                 await asyncio.to_thread(self.update_drift)
 
     # --- request plumbing ----------------------------------------------------------------
-    def model(self, name: str, version: str | None = None) -> ModelRuntime:
+    def model(self, name: str | None = None, version: str | None = None) -> ModelRuntime:
+        """The served model if ``name``/``version`` (when given) match it and it is ready."""
         rt = self.runtime
         if rt is None:
             raise NotReady("the model is still loading")
-        if name != rt.name:
+        if name is not None and name != rt.name:
             raise NotFound(f"unknown model {name!r}; this server serves {rt.name!r}")
         if version is not None and version != rt.version:
             raise NotFound(f"unknown version {version!r} of model {name!r}; served: {rt.version!r}")
         if not rt.ready:
-            raise NotReady(f"model {name!r} is not ready")
+            raise NotReady(f"model {rt.name!r} is not ready")
         return rt
 
     def count(self, protocol: str, status: int, started: float) -> None:
@@ -232,7 +234,7 @@ class InferenceService:
     async def _predict_matrix(
         self, body: bytes, key: str, rid: str | None, protocol: str
     ) -> tuple[ModelRuntime, np.ndarray, Outputs]:
-        rt = self.model(self.runtime.name if self.runtime else "")
+        rt = self.model()
         x = codec.records_to_matrix(self._instances(body, key), rt, self.limits, key == "features")
         feeds = {rt.single.name: x} if rt.single else {}
         outputs = await self._infer(rt, feeds, x.shape[0])
