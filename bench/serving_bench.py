@@ -260,6 +260,29 @@ def start_servers(
         "/docs",
         HERE,
     )
+    p5 = free_port()
+    specs["bare"] = (
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_asgi:app",
+            "--port",
+            str(p5),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--lifespan",
+            "off",
+        ],
+        {**os.environ, "BARE_MODEL": str(model)},
+        "/",
+        HERE,
+    )
     if kserve_python is not None:
         p4 = free_port()
         specs["kserve"] = (
@@ -268,7 +291,7 @@ def start_servers(
             "/v1/models/rf",
             None,
         )
-    ports = {"canaria": p, "canaria_batch": p2, "naive": p3}
+    ports = {"canaria": p, "canaria_batch": p2, "naive": p3, "bare": p5}
     if kserve_python is not None:
         ports["kserve"] = p4
     try:
@@ -311,6 +334,7 @@ def main() -> int:
         Target("canaria serve  POST /v1/models/rf:predict", "/v1/models/rf:predict", v1, "canaria"),
         Target("canaria --max-batch-size 16  /predict", "/predict", single, "canaria_batch"),
         Target("naive FastAPI  POST /predict", "/predict", single, "naive"),
+        Target("bare ASGI app (ceiling)  POST /predict", "/predict", single, "bare"),
     ]
     if kserve_python is not None:
         targets.append(
@@ -359,6 +383,8 @@ def main() -> int:
         print(f"  canaria /predict vs KServe V1:     {can.rps / k.rps:5.2f}x  (target >= 4x)")
         v1m = med["canaria serve  POST /v1/models/rf:predict"]
         print(f"  canaria V1 vs KServe V1:           {v1m.rps / k.rps:5.2f}x")
+    bare = med["bare ASGI app (ceiling)  POST /predict"]
+    print(f"  canaria /predict vs the bare ASGI ceiling: {can.rps / bare.rps:5.2f}x")
     batch = med["canaria --max-batch-size 16  /predict"]
     print(f"  micro-batching (16, no delay) vs off (default): {batch.rps / can.rps:5.2f}x")
     print(f"\ncanaria /predict p99 at {c} connections: {can.p99_ms:.2f} ms (target <= 5 ms)")
