@@ -98,29 +98,28 @@ def main() -> int:
                 f"rounds, V2 infer of one row; cpus={os.cpu_count()}",
                 flush=True,
             )
-            direct: list[Result] = []
-            routed: list[Result] = []
-            for i in range(args.rounds):
-                direct.append(
-                    run_wrk(
-                        f"direct #{i + 1}",
-                        f"http://127.0.0.1:{stable}{path}",
-                        body,
-                        tmp,
-                        duration=args.duration,
-                        connections=args.connections,
-                    )
-                )
-                routed.append(
-                    run_wrk(
-                        f"routed #{i + 1}",
-                        f"http://127.0.0.1:{router}{path}",
-                        body,
-                        tmp,
-                        duration=args.duration,
-                        connections=args.connections,
-                    )
-                )
+
+            def alternate(connections: int, rounds: int) -> tuple[list[Result], list[Result]]:
+                direct: list[Result] = []
+                routed: list[Result] = []
+                for i in range(rounds):
+                    for port, label, runs in (
+                        (stable, "direct", direct),
+                        (router, "routed", routed),
+                    ):
+                        runs.append(
+                            run_wrk(
+                                f"{label} c{connections} #{i + 1}",
+                                f"http://127.0.0.1:{port}{path}",
+                                body,
+                                tmp,
+                                duration=args.duration,
+                                connections=connections,
+                            )
+                        )
+                return direct, routed
+
+            direct, routed = alternate(args.connections, args.rounds)
             print("results:")
             d_rps, d_p50, _ = summary("canaria serve, direct", direct)
             r_rps, r_p50, _ = summary("canaria route -> canaria serve", routed)
@@ -132,6 +131,11 @@ def main() -> int:
                 f"  throughput ratio: {ratio:.0%} of direct (target >= 70%) "
                 f"{'OK' if ratio >= 0.70 else 'MISSED'}"
             )
+            # One connection: no queueing, so the difference is the router hop itself.
+            direct1, routed1 = alternate(1, 2)
+            _, d1, _ = summary("direct, 1 connection", direct1)
+            _, r1, _ = summary("routed, 1 connection", routed1)
+            print(f"  added p50 with 1 connection (the hop itself): {r1 - d1:.2f} ms")
             procs.append(
                 subprocess.Popen(
                     route_cmd(
