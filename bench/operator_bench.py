@@ -11,6 +11,10 @@ and measures, in the same run:
    Deployment controller (Deployment created -> its ReplicaSet appears). Target: p50 < 1 s.
 2. ``--count`` ModelDeployments created at once -> all phase Ready. Target: within 120 s.
 3. The operator's peak RSS over the whole run (sampled from /proc). Target: <= 300 MB.
+
+Track Services are headless here (``CANARIA_OPERATOR_HEADLESS_SERVICES``): the dev cluster's
+service range (a /24) cannot hold 300 ClusterIPs. The operator writes the same objects
+otherwise.
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ class Operator:
             "CANARIA_OPERATOR_HEALTH_PORT": str(self.health),
             "CANARIA_OPERATOR_METRICS_PORT": str(self.metrics),
             "CANARIA_OPERATOR_PEERING_LIFETIME": "10",
+            # the dev cluster's service range is a /24: 300 ClusterIPs do not fit
+            "CANARIA_OPERATOR_HEADLESS_SERVICES": "true",
         }
         argv = [
             sys.executable,

@@ -166,6 +166,11 @@ def test_serving_options_reach_the_pod() -> None:
     assert pod["metadata"]["labels"][contract.LABEL_VERSION] == "2.0"
 
 
+def test_headless_service_allocates_no_cluster_ip() -> None:
+    assert "clusterIP" not in _track().service["spec"]
+    assert _track(headless=True).service["spec"]["clusterIP"] == "None"
+
+
 def test_autoscaling_builds_hpa_and_leaves_replicas_to_it() -> None:
     spec = {
         "model": {"uri": "file:///m.onnx", "version": "v1"},

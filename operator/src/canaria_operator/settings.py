@@ -25,6 +25,9 @@ class OperatorSettings(BaseSettings):
     # Extra annotations on every serving pod (e.g. canaria.dev/dev-cluster-run: "false" to
     # have the dev cluster simulate pods with kwok instead of running them).
     pod_annotations: dict[str, str] = Field(default_factory=dict)
+    # Headless track Services (clusterIP None): no ClusterIP is allocated, for clusters with a
+    # small service range (the dev cluster's is a /24) or when only pod IPs are used.
+    headless_services: bool = False
     log_format: Literal["text", "json"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     health_port: int = contract.OPERATOR_HEALTH_PORT

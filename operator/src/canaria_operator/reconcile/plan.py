@@ -82,6 +82,7 @@ def desired_objects(
             pull_policy=settings.image_pull_policy,
             pod_annotations=settings.pod_annotations,
             replicas=replicas,
+            headless=settings.headless_services,
         )
         for obj in objs.all():
             desired[(obj["kind"], obj["metadata"]["name"])] = obj

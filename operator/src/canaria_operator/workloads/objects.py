@@ -93,6 +93,7 @@ def build_track(
     pull_policy: str = "IfNotPresent",
     pod_annotations: dict[str, str] | None = None,
     replicas: int | None = None,
+    headless: bool = False,
 ) -> TrackObjects:
     """Objects of ``track`` running ``artifact``; ``replicas`` overrides the spec's count
     (the rollout engine sizes a canary; ignored when autoscaled)."""
@@ -136,6 +137,7 @@ def build_track(
             "metadata": _meta(md, service_name(md.name, track), labels),
             "spec": {
                 "type": "ClusterIP",
+                **({"clusterIP": "None"} if headless else {}),
                 "selector": selector_labels(md.name, track),
                 "ports": [
                     {
