@@ -33,10 +33,9 @@ class ServeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=contract.SERVING_PORT, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
-    # micro-batching of concurrent single-row requests; 1 = off, the default: on this ~20 us
-    # model bench/serving_bench.py measured no consistent win (0.9-1.6x across runs on a
-    # loaded 2-core machine) and any added delay lost. Try e.g. 16 with delay 0 for models
-    # whose per-call overhead dominates.
+    # micro-batching of concurrent single-row requests; 1 = off, the default: on the ~20 us
+    # benchmark model bench/serving_bench.py measured 0.92x, 1.36x and 1.27x (16 rows, no
+    # delay) in three interleaved runs on a loaded 2-core machine: not a consistent win.
     max_batch_size: int = Field(default=1, ge=1, le=4096)
     max_batch_delay_ms: float = Field(default=0.0, ge=0.0, le=1000.0)
     payload_log_path: Path | None = None

@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 
 import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 __all__ = [
     "ApiError",
@@ -21,6 +25,7 @@ __all__ = [
     "UnsupportedMediaType",
     "error_body",
     "error_response_parts",
+    "install_error_handlers",
 ]
 
 log = logging.getLogger("canaria.serve")
@@ -76,3 +81,36 @@ def error_response_parts(exc: BaseException) -> tuple[int, bytes]:
         return 400, error_body(f"the model rejected the input: {exc}")
     log.error("unexpected error while serving a request", exc_info=exc)
     return 500, error_body(f"internal error: {type(exc).__name__}")
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    """FastAPI's own errors (unknown path, method, validation) in the same JSON shape."""
+
+    async def on_api_error(_: Request, exc: Exception) -> Response:
+        status, body = error_response_parts(exc)
+        return Response(body, status_code=status, media_type="application/json")
+
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = {404: "not found", 405: "method not allowed"}.get(
+            exc.status_code, str(exc.detail)
+        )
+        headers = dict(exc.headers or {})
+        return Response(
+            error_body(message),
+            status_code=exc.status_code,
+            media_type="application/json",
+            headers=headers,
+        )
+
+    async def on_validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = f"invalid request: {where}: {first.get('msg', 'invalid value')}"
+        return Response(error_body(message), status_code=400, media_type="application/json")
+
+    api.add_exception_handler(ApiError, on_api_error)
+    api.add_exception_handler(HTTPException, on_http_error)
+    api.add_exception_handler(RequestValidationError, on_validation_error)
+    api.add_exception_handler(Exception, on_api_error)
