@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -25,7 +26,7 @@ def attempt(
         input=stdin,
         capture_output=True,
         text=True,
-        env=cluster.env(),
+        env={**os.environ, **cluster.env()},
         timeout=timeout,
         check=False,
     )
