@@ -93,12 +93,11 @@ def build_router(service: InferenceService) -> APIRouter:
     async def metrics() -> Response:
         if service.metrics is None:
             return _json(error_body("metrics are not available before the model loads"), 503)
-        if not multiprocess_enabled():
-            service.publish()
-            text = service.metrics.render()
-        else:
-            service.metrics.flush()
-            text = await asyncio.to_thread(service.metrics.render)
+        service.metrics.flush()  # on the loop: the hot path's buffers take no locks
+        if not multiprocess_enabled():  # with several workers a background task does it
+            # vectorized, but O(window x features x bins): off the event loop
+            await asyncio.to_thread(service.update_drift)
+        text = await asyncio.to_thread(service.metrics.render)
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @router.get("/v2", tags=["v2"])

@@ -127,12 +127,6 @@ class InferenceService:
             for child, value in zip(self.metrics.drift, values.tolist(), strict=False):
                 child.set(value)
 
-    def publish(self) -> None:
-        """Flush the hot path's buffered metrics and recompute drift (event-loop thread)."""
-        if self.metrics is not None:
-            self.metrics.flush()
-        self.update_drift()
-
     async def _publish_loop(self) -> None:
         last_drift = 0.0
         while True:
