@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +66,18 @@ def test_several_workers_share_correct_metrics(classifier: Served) -> None:
             assert value(samples, f"{c.M_REQUESTS}_total", protocol="predict", code="400") == 1
             assert value(samples, f"{c.M_BATCH_SIZE}_count") == 40  # warm-up is not counted
             assert value(samples, c.M_MODEL_READY) == 1
+        promtool = shutil.which("promtool")
+        if promtool is not None:  # the aggregated multiprocess output is valid too
+            text = httpx.get(url + c.PATH_METRICS).text
+            check = subprocess.run(
+                [promtool, "check", "metrics"],
+                input=text,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert check.returncode == 0, check.stdout + check.stderr
     finally:
         stop_server(proc)
 
