@@ -126,6 +126,12 @@ def test_unchanged_object_is_not_written(
     assert versions() == before
     assert _writes(operator) == writes_before
     assert _reconciles(operator) > 0
+    metrics = operator.metrics()
+    labels = f'name="quiet",namespace="{namespace}"'
+    assert f'canaria_modeldeployment_phase{{{labels},phase="Ready"}} 1.0' in metrics
+    assert f'canaria_modeldeployment_phase{{{labels},phase="Pending"}} 0.0' in metrics
+    assert f"canaria_modeldeployment_canary_weight{{{labels}}} 0.0" in metrics
+    assert 'canaria_operator_reconcile_duration_seconds_count{kind="ModelDeployment"}' in metrics
 
 
 def _metric_sum(text: str, prefix: str) -> float:

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from canaria_serving import contract
+from tests.cluster.test_runner import _tiny_model as _add_one_model  # y = x + 1, 2 floats
 from tests.operator.modelserver import Behaviour, model_server
 from tests.operator_cluster.support import (
     OperatorProcess,
@@ -26,21 +25,6 @@ from tests.operator_cluster.support import (
 )
 
 pytestmark = pytest.mark.cluster
-
-
-def _add_one_model(path: Path) -> None:
-    """y = x + 1 on rows of 2 floats."""
-    one = helper.make_tensor("one", TensorProto.FLOAT, [2], [1.0, 1.0])
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "one"], ["y"])],
-        "add-one",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
-        initializer=[one],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
 
 
 @pytest.fixture
