@@ -54,7 +54,7 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.peering.clusterwide = not settings.namespaces
     kopf_settings.posting.level = logging.WARNING
     kopf_settings.posting.reporting_component = "canaria-operator"
-    kopf_settings.batching.error_delays = (1, 2, 5, 10, 20, 30, 60)
+    kopf_settings.queueing.error_delays = (1, 2, 5, 10, 20, 30, 60)
 
 
 async def _reconcile(memo: Any, namespace: str, name: str) -> None:
