@@ -124,11 +124,6 @@ def test_wrong_sha256_and_missing_model_are_degraded(
     assert real_operator.proc.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dev-cluster runner does not report termination messages yet "
-    "(terminationMessagePolicy FallbackToLogsOnError / /dev/termination-log)",
-)
 def test_fetch_failure_message_reaches_status(
     crds: Any, namespace: str, real_operator: OperatorProcess, served_model: tuple[str, str]
 ) -> None:

@@ -30,6 +30,8 @@ from .runner_files import PID_SUFFIX
 __all__ = ["ContainerProcess", "probe_once"]
 
 BACKOFF_START_S = 1.0
+TERMINATION_MESSAGE_BYTES = 2048
+TERMINATION_MESSAGE_LINES = 80
 BACKOFF_MAX_S = 30.0
 BACKOFF_RESET_S = 30.0
 START_ERROR_EXIT = 128
@@ -135,7 +137,10 @@ class ContainerProcess:
             self.proc = None
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(self.pid_file.unlink)
-        self.state.terminated(code)
+        message = ""
+        if code != 0 and self.plan.message_from_logs:
+            message = await asyncio.to_thread(log_tail, self.log_file)
+        self.state.terminated(code, message)
         self.on_change()
         return code
 
@@ -229,3 +234,17 @@ class ContainerProcess:
         except TimeoutError:
             self._signal(signal.SIGKILL)
             await proc.wait()
+
+
+def log_tail(path: Path) -> str:
+    """What a kubelet reports for FallbackToLogsOnError: the last 80 lines, at most 2048 bytes."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - TERMINATION_MESSAGE_BYTES))
+            data = f.read()
+    except OSError:
+        return ""
+    lines = data.decode("utf-8", "replace").splitlines()[-TERMINATION_MESSAGE_LINES:]
+    return "\n".join(lines).strip()

@@ -68,6 +68,8 @@ class ContainerPlan:
     liveness: Probe | None
     startup: Probe | None = None
     error: str | None = None  # set when the container cannot run locally
+    # terminationMessagePolicy FallbackToLogsOnError: a failed container's message is its log tail
+    message_from_logs: bool = False
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,7 @@ def plan_container(pod: Json, container: Json, ctx: PlanContext) -> ContainerPla
         liveness=_probe(container.get("livenessProbe"), container),
         startup=_probe(container.get("startupProbe"), container),
         error=error,
+        message_from_logs=container.get("terminationMessagePolicy") == "FallbackToLogsOnError",
     )
 
 

@@ -37,22 +37,24 @@ class ContainerState:
         self.state, self.reason, self.message = "running", "", ""
         self.pid, self.started_at, self.ready = pid, now_rfc3339(), False
 
-    def terminated(self, exit_code: int) -> None:
+    def terminated(self, exit_code: int, message: str = "") -> None:
         self.state, self.exit_code, self.ready = "terminated", exit_code, False
         self.reason = "Completed" if exit_code == 0 else "Error"
+        self.message = message
         self.finished_at = now_rfc3339()
         self.last_terminated = self._terminated_json()
 
     def _terminated_json(self) -> dict[str, Any]:
-        return {
-            "terminated": {
-                "exitCode": self.exit_code,
-                "reason": self.reason,
-                "startedAt": self.started_at,
-                "finishedAt": self.finished_at,
-                "containerID": f"canaria-runner://{self.pid}",
-            }
+        terminated: dict[str, Any] = {
+            "exitCode": self.exit_code,
+            "reason": self.reason,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "containerID": f"canaria-runner://{self.pid}",
         }
+        if self.message:
+            terminated["message"] = self.message
+        return {"terminated": terminated}
 
     def to_json(self) -> dict[str, Any]:
         status: dict[str, Any] = {
