@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     # Add one line per area; each module owns its subcommands.
     "canaria_serving.cli_serve",
+    "canaria_serving.packaging.cli",
     "canaria_operator.devcluster.cli",
     "canaria_operator.cli_operator",
     "canaria_operator.cli_fetch",
