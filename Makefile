@@ -34,8 +34,12 @@ test: setup dev-cluster lint
 test-fast: setup
 	CANARIA_SKIP_CLUSTER=1 pytest -m "not cluster"
 
+# Until `canaria demo` (the full rollout demo) lands: serve the bundled example model.
 demo: setup
-	canaria demo
+	@echo "serving examples/models/iris-v1.onnx on http://127.0.0.1:8080 (Ctrl-C stops); try:"
+	@echo "  curl -s localhost:8080/predict -H 'content-type: application/json' \\"
+	@echo "    -d '{\"features\": [5.1, 3.5, 1.4, 0.2]}'"
+	canaria serve examples/models/iris-v1.onnx --host 127.0.0.1 --port 8080
 
 bench: setup
 	python bench/serving_bench.py

@@ -67,8 +67,12 @@ def package_model(
     version: str,
     feature_names: list[str] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    created: str | None = None,
 ) -> PackagedModel:
-    """Convert, check parity on the sample, compute reference statistics, embed the card."""
+    """Convert, check parity on the sample, compute reference statistics, embed the card.
+
+    ``created`` (RFC 3339) defaults to now; pin it for byte-reproducible files.
+    """
     import onnxruntime as ort
 
     n_expected, names = expected_features(est)
@@ -99,7 +103,7 @@ def package_model(
         features=[feature_reference(n, sample.x[:, i]) for i, n in enumerate(sample.feature_names)],
         predictions=prediction_reference(np.asarray(predictions), classifier=classifier),
         sample_rows=int(sample.x.shape[0]),
-        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     entry = proto.metadata_props.add()
     entry.key, entry.value = contract.ONNX_METADATA_KEY, card.to_json()
