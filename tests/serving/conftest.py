@@ -1,8 +1,7 @@
 """Fixtures: three scikit-learn models as ONNX files, and real `canaria serve` processes.
 
-The models are converted with skl2onnx here (zipmap off) and given a model card built with
-:mod:`canaria_serving.modelcard` (feature names, classes, reference bins), because
-`canaria package` lands separately; once it does, these fixtures can call it instead.
+The models are made with `canaria package`'s Python API (skl2onnx, zipmap off, parity-checked,
+with a model card: feature names, classes, reference bins), as users make them.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from canaria_serving import contract
-from canaria_serving.modelcard import FeatureReference, InputSchema, ModelCard, PredictionReference
+from canaria_serving.packaging import package_model, write_packaged
 
 N_FEATURES = 6
 
@@ -58,43 +57,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _reference(values: np.ndarray, name: str) -> FeatureReference:
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)))
-    counts, _ = np.histogram(values, bins=edges)
-    return FeatureReference(
-        name=name,
-        edges=edges.tolist(),
-        fractions=(counts / counts.sum()).tolist(),
-        mean=float(values.mean()),
-        std=float(values.std()),
-        min=float(values.min()),
-        max=float(values.max()),
-    )
-
-
 def write_model(
     path: Path, estimator: Any, x: np.ndarray, name: str, task: str, card: bool = True
 ) -> Path:
-    onx = to_onnx(estimator, x[:1], options={"zipmap": False} if task == "classification" else None)
+    """A model as users make it: `canaria package` (card with feature names feat_i, version 3).
+
+    ``card=False`` writes a bare skl2onnx conversion, to test serving a model with no card.
+    """
     if card:
         features = [f"feat_{i}" for i in range(x.shape[1])]
-        classes = [str(c) for c in estimator.classes_] if task == "classification" else None
-        model_card = ModelCard(
-            name=name,
-            version="3",
-            task=task,  # type: ignore[arg-type]
-            feature_names=features,
-            classes=classes,
-            inputs=[InputSchema(name="X", datatype="FP32", shape=[-1, x.shape[1]])],
-            outputs=[],
-            content_sha256="0" * 64,
-            sklearn_estimator=type(estimator).__name__,
-            features=[_reference(x[:, i], f) for i, f in enumerate(features)],
-            predictions=PredictionReference(),
-        )
-        entry = onx.metadata_props.add()
-        entry.key = contract.ONNX_METADATA_KEY
-        entry.value = model_card.to_json()
+        packaged = package_model(estimator, x, name=name, version="3", feature_names=features)
+        assert packaged.card.task == task
+        write_packaged(packaged, path)
+        return path
+    onx = to_onnx(estimator, x[:1], options={"zipmap": False} if task == "classification" else None)
     onnx.save(onx, str(path))
     return path
 
