@@ -23,17 +23,9 @@ from canaria_serving.packaging.loading import (
 )
 from canaria_serving.packaging.parity import DEFAULT_TOLERANCE, Parity, check_parity
 from canaria_serving.packaging.reference import feature_reference, prediction_reference
+from canaria_serving.runtime.model import v2_datatype
 
 __all__ = ["PackagedModel", "package_file", "package_model", "write_packaged"]
-
-_V2_TYPES = {
-    "tensor(float)": "FP32",
-    "tensor(double)": "FP64",
-    "tensor(int64)": "INT64",
-    "tensor(int32)": "INT32",
-    "tensor(string)": "BYTES",
-    "tensor(bool)": "BOOL",
-}
 
 
 @dataclass(frozen=True)
@@ -52,7 +44,7 @@ def _schema(args: Any) -> list[InputSchema]:
     return [
         InputSchema(
             name=a.name,
-            datatype=_V2_TYPES.get(a.type, a.type),
+            datatype=v2_datatype(a.type),
             shape=[d if isinstance(d, int) and d >= 0 else -1 for d in (a.shape or [])],
         )
         for a in args

@@ -20,7 +20,7 @@ import onnxruntime as ort
 from canaria_serving import contract
 from canaria_serving.modelcard import ModelCard
 
-__all__ = ["ModelLoadError", "ModelRuntime", "TensorSpec", "load_model"]
+__all__ = ["ModelLoadError", "ModelRuntime", "TensorSpec", "load_model", "v2_datatype"]
 
 log = logging.getLogger("canaria.serve")
 
@@ -40,6 +40,11 @@ _ORT_TYPES: dict[str, tuple[str, Any]] = {
     "tensor(bool)": ("BOOL", np.bool_),
     "tensor(string)": ("BYTES", np.object_),
 }
+
+
+def v2_datatype(ort_type: str) -> str:
+    """The V2 datatype of an onnxruntime type string (``tensor(float)`` -> ``FP32``)."""
+    return _ORT_TYPES[ort_type][0] if ort_type in _ORT_TYPES else ort_type
 
 
 class ModelLoadError(Exception):
