@@ -345,3 +345,29 @@ def test_every_dashboard_and_alert_query_evaluates(served: tuple[Release, str]) 
     assert not empty, f"panels without data: {empty}"
     for expr in rule_exprs(documents(template(c, "prometheusRule.enabled=true"))).values():
         _query(c.prometheus_url, expr)  # evaluates (status success), firing or not
+
+
+def test_cluster_wide_rbac_without_secrets_access(dev_cluster: Any) -> None:
+    """Cluster-wide install (no operator replica runs, only the RBAC is checked) with
+    rbac.secretsGet=false: everything the operator calls, in any namespace; no Secret at all."""
+    ns = new_namespace(dev_cluster, "chartcw")
+    name = f"w{uuid.uuid4().hex[:5]}"
+    sets = (*IMAGE, "operator.replicas=0", "rbac.secretsGet=false", f"peering.name={name}")
+    run(dev_cluster, "helm", "install", name, str(CHART), "-n", ns, *helm_args(*sets), timeout=90)
+    try:
+        rel = Release(dev_cluster, ns, name, Path(ns))
+        for verb, resource in NEEDED:
+            if resource != "secrets" and "kopfpeerings" not in resource:
+                assert rel.can(verb, resource, "default"), f"cannot {verb} {resource}"
+        assert rel.can("patch", "clusterkopfpeerings.kopf.dev")
+        assert rel.can("list", "modeldeployments.canaria.dev", "kube-public")
+        for verb, resource in (*FORBIDDEN, ("get", "secrets")):
+            assert not rel.can(verb, resource, "default"), f"operator may {verb} {resource}"
+        assert not rel.can("get", "secrets", "kube-system")
+        assert not rel.can("delete", "namespaces")
+        assert not rel.can("patch", "nodes")
+        peering = kubectl_json(dev_cluster, "get", "clusterkopfpeerings", name)
+        assert peering["metadata"]["name"] == name
+    finally:
+        attempt(dev_cluster, "helm", "uninstall", name, "-n", ns, "--wait", timeout=90)
+        attempt(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")
