@@ -42,9 +42,15 @@ IMAGE = ("image.repository=ghcr.io/canaria/canaria", "image.tag=dev")
 
 @pytest.fixture(scope="module")
 def monitoring(dev_cluster: Any) -> Any:
-    """The Prometheus Operator CRDs (PodMonitor, ServiceMonitor, PrometheusRule) installed."""
-    for path in monitoring_crds():
+    """The CRDs rendered objects need: the chart's own (helm installs its crds/ before the
+    templates; `helm template` leaves them out) and the Prometheus Operator's (PodMonitor,
+    ServiceMonitor, PrometheusRule), installed and Established."""
+    paths = [*sorted((CHART / "crds").glob("*.yaml")), *monitoring_crds()]
+    for path in paths:
         run(dev_cluster, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(path))
+    for path in paths:
+        run(dev_cluster, "kubectl", "wait", "--for=condition=Established", "--timeout=60s",
+            "-f", str(path))
     return dev_cluster
 
 
