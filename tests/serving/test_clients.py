@@ -37,12 +37,22 @@ def test_tritonclient_http(classifier: Served) -> None:
         )
         assert result.get_response()["id"] == "abc"
 
+        # the binary tensor data extension: raw inputs and raw outputs, same answers
         binary = triton.InferInput("X", list(x.shape), "FP32")
         binary.set_data_from_numpy(x, binary_data=True)
-        with pytest.raises(
-            InferenceServerException, match="binary tensor data extension is not supported"
-        ):
-            client.infer("clf", [binary])
+        raw_outputs = [
+            triton.InferRequestedOutput(n, binary_data=True) for n in ("label", "probabilities")
+        ]
+        raw = client.infer("clf", [binary], outputs=raw_outputs)
+        np.testing.assert_array_equal(raw.as_numpy("label"), result.as_numpy("label"))
+        np.testing.assert_array_equal(
+            raw.as_numpy("probabilities"), result.as_numpy("probabilities")
+        )
+        assert "data" not in raw.get_response()["outputs"][0]
+        mixed = client.infer(  # binary in, JSON out
+            "clf", [binary], outputs=[triton.InferRequestedOutput("label", binary_data=False)]
+        )
+        np.testing.assert_array_equal(mixed.as_numpy("label"), result.as_numpy("label"))
         wrong = triton.InferInput("X", [7, 6], "FP64")
         wrong.set_data_from_numpy(x.astype(np.float64), binary_data=False)
         with pytest.raises(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -9,15 +10,17 @@ import orjson
 
 from canaria_serving.runtime.model import ModelRuntime
 from canaria_serving.server.errors import BadRequest
-from canaria_serving.server.validation import Limits, describe, to_tensor
+from canaria_serving.server.validation import Limits, describe, from_bytes, to_tensor
 
 __all__ = [
+    "BinaryResponse",
     "V2Request",
     "decode_json",
     "decode_v2",
     "encode_json",
     "encode_v2",
     "records_to_matrix",
+    "split_binary",
 ]
 
 _DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
@@ -45,15 +48,58 @@ def _default(obj: Any) -> Any:
 
 
 class V2Request:
-    __slots__ = ("feeds", "id", "outputs", "rows")
+    __slots__ = ("binary_outputs", "feeds", "id", "outputs", "rows")
 
     def __init__(
-        self, feeds: dict[str, np.ndarray], outputs: list[str] | None, id_: str | None, rows: int
+        self,
+        feeds: dict[str, np.ndarray],
+        outputs: list[str] | None,
+        id_: str | None,
+        rows: int,
+        binary_outputs: frozenset[str] = frozenset(),
     ) -> None:
         self.feeds = feeds
         self.outputs = outputs
         self.id = id_
         self.rows = rows
+        self.binary_outputs = binary_outputs
+
+
+class BinaryResponse(bytes):
+    """A binary tensor data extension response: JSON header, then raw output bytes."""
+
+    json_length: int
+
+    def __new__(cls, header: bytes, data: bytes) -> BinaryResponse:
+        obj = super().__new__(cls, header + data)
+        obj.json_length = len(header)
+        return obj
+
+
+def split_binary(body: bytes, header_length: int) -> tuple[bytes, memoryview]:
+    """(JSON header, binary tensor data) of a binary-extension request body."""
+    if header_length > len(body):
+        raise BadRequest(
+            f"Inference-Header-Content-Length is {header_length}, but the body has only "
+            f"{len(body)} bytes"
+        )
+    return body[:header_length], memoryview(body)[header_length:]
+
+
+def _binary_size(tensor: dict[str, Any], name: str) -> int | None:
+    params = tensor.get("parameters")
+    if not isinstance(params, dict) or "binary_data_size" not in params:
+        return None
+    size = params["binary_data_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadRequest(
+            f"input {name!r}: parameters.binary_data_size must be a non-negative integer"
+        )
+    return size
+
+
+def _flag(params: Any, key: str) -> bool:
+    return isinstance(params, dict) and params.get(key) is True
 
 
 def _expect_object(value: Any, what: str) -> dict[str, Any]:
@@ -62,12 +108,16 @@ def _expect_object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def decode_v2(body: Any, runtime: ModelRuntime, limits: Limits) -> V2Request:
+def decode_v2(
+    body: Any, runtime: ModelRuntime, limits: Limits, binary: memoryview | None = None
+) -> V2Request:
+    """Decode a V2 request; ``binary`` is the data after the JSON header (binary extension)."""
     req = _expect_object(body, "the request body")
     inputs = req.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest("'inputs' must be a non-empty list of tensors")
     feeds: dict[str, np.ndarray] = {}
+    offset = 0
     for item in inputs:
         tensor = _expect_object(item, "each entry of 'inputs'")
         name = tensor.get("name")
@@ -77,11 +127,34 @@ def decode_v2(body: Any, runtime: ModelRuntime, limits: Limits) -> V2Request:
             raise BadRequest(f"unknown input {name!r}; the model's inputs are {expected}")
         if name in feeds:
             raise BadRequest(f"input {name!r} is given twice")
-        for key in ("shape", "datatype", "data"):
+        for key in ("shape", "datatype"):
             if key not in tensor:
                 raise BadRequest(f"input {name!r}: missing {key!r}")
-        feeds[spec.name] = to_tensor(
-            spec, tensor["data"], tensor["shape"], tensor["datatype"], limits
+        size = _binary_size(tensor, spec.name)
+        if size is None:
+            if "data" not in tensor:
+                raise BadRequest(f"input {name!r}: missing 'data'")
+            feeds[spec.name] = to_tensor(
+                spec, tensor["data"], tensor["shape"], tensor["datatype"], limits
+            )
+            continue
+        if binary is None:
+            raise BadRequest(
+                f"input {name!r}: parameters.binary_data_size needs the binary tensor data "
+                "extension (an Inference-Header-Content-Length header)"
+            )
+        raw = binary[offset : offset + size]
+        if len(raw) != size:
+            raise BadRequest(
+                f"input {name!r}: binary_data_size {size} runs past the end of the body "
+                f"({len(binary) - offset} bytes left)"
+            )
+        offset += size
+        feeds[spec.name] = from_bytes(spec, raw, tensor["shape"], tensor["datatype"], limits)
+    if binary is not None and offset != len(binary):
+        raise BadRequest(
+            f"{len(binary) - offset} bytes of binary data follow the last input; the inputs' "
+            "binary_data_size values must add up to the body after the JSON header"
         )
     missing = [describe(s) for s in runtime.inputs if s.name not in feeds]
     if missing:
@@ -89,42 +162,69 @@ def decode_v2(body: Any, runtime: ModelRuntime, limits: Limits) -> V2Request:
     rows = {a.shape[0] for a in feeds.values() if a.ndim}
     if len(rows) > 1:
         raise BadRequest(f"inputs disagree on the number of rows: {sorted(rows)}")
-    outputs = _requested_outputs(req.get("outputs"), runtime)
+    outputs, binary_outputs = _requested_outputs(req.get("outputs"), runtime)
+    if _flag(req.get("parameters"), "binary_data_output"):
+        binary_outputs = frozenset(outputs or runtime.output_names)
     request_id = req.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
-    return V2Request(feeds, outputs, request_id, rows.pop() if rows else 1)
+    return V2Request(feeds, outputs, request_id, rows.pop() if rows else 1, binary_outputs)
 
 
-def _requested_outputs(value: Any, runtime: ModelRuntime) -> list[str] | None:
+def _requested_outputs(
+    value: Any, runtime: ModelRuntime
+) -> tuple[list[str] | None, frozenset[str]]:
+    """Requested output names (None: all) and those asked for as binary data."""
     if value is None:
-        return None
+        return None, frozenset()
     if not isinstance(value, list):
         raise BadRequest("'outputs' must be a list of {\"name\": ...} objects")
     names: list[str] = []
+    binary: set[str] = set()
     for item in value:
-        name = _expect_object(item, "each entry of 'outputs'").get("name")
+        entry = _expect_object(item, "each entry of 'outputs'")
+        name = entry.get("name")
         if name not in runtime.output_by_name:
             raise BadRequest(
                 f"unknown output {name!r}; the model's outputs are "
                 + ", ".join(runtime.output_names)
             )
         names.append(name)
-    return names or None
+        if _flag(entry.get("parameters"), "binary_data"):
+            binary.add(name)
+    return names or None, frozenset(binary)
+
+
+def _raw(arr: np.ndarray) -> bytes:
+    """Raw little-endian bytes of a tensor; BYTES as 4-byte-length-prefixed elements."""
+    if arr.dtype.kind in "OUS":
+        parts = []
+        for v in arr.reshape(-1).tolist():
+            b = v if isinstance(v, bytes) else str(v).encode()
+            parts.append(struct.pack("<I", len(b)) + b)
+        return b"".join(parts)
+    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
 
 
 def encode_v2(
-    runtime: ModelRuntime, request_id: str | None, names: list[str], outputs: list[np.ndarray]
+    runtime: ModelRuntime,
+    request_id: str | None,
+    names: list[str],
+    outputs: list[np.ndarray],
+    binary: frozenset[str] = frozenset(),
 ) -> bytes:
     tensors = []
+    chunks: list[bytes] = []
     for name, arr in zip(names, outputs, strict=True):
         spec = runtime.output_by_name[name]
-        data: Any = arr.reshape(-1)
-        if data.dtype.kind in "OUS":
-            data = data.tolist()
-        tensors.append(
-            {"name": name, "datatype": spec.datatype, "shape": list(arr.shape), "data": data}
-        )
+        tensor: dict[str, Any] = {"name": name, "datatype": spec.datatype, "shape": list(arr.shape)}
+        if name in binary:
+            chunks.append(_raw(arr))
+            tensor["parameters"] = {"binary_data_size": len(chunks[-1])}
+        else:
+            data: Any = arr.reshape(-1)
+            tensor["data"] = data.tolist() if data.dtype.kind in "OUS" else data
+        tensors.append(tensor)
     response: dict[str, Any] = {
         "model_name": runtime.name,
         "model_version": runtime.version,
@@ -132,6 +232,8 @@ def encode_v2(
     }
     if request_id is not None:
         response["id"] = request_id
+    if chunks:
+        return BinaryResponse(encode_json(response), b"".join(chunks))
     return encode_json(response)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from canaria_serving.server.codec import BinaryResponse
 from canaria_serving.server.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -61,6 +62,7 @@ class FastPath:
         protocol, (method, *args) = route
         started = time.perf_counter()
         rid: str | None = None
+        header_length: int | None = None
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed(
@@ -74,10 +76,7 @@ class FastPath:
                 elif key == b"content-length" and value.isdigit() and int(value) > self.max_body:
                     raise PayloadTooLarge(self._too_large())
                 elif key == b"inference-header-content-length":
-                    raise BadRequest(
-                        "the binary tensor data extension is not supported; send JSON data "
-                        "(tritonclient: set_data_from_numpy(..., binary_data=False))"
-                    )
+                    header_length = _header_length(value, method)
                 elif key == b"content-encoding" and value.lower() not in (b"identity", b""):
                     raise UnsupportedMediaType(
                         f"content encoding {value.decode('latin-1')!r} is not supported"
@@ -88,8 +87,9 @@ class FastPath:
             self.service.count(protocol, status, started)
             await _respond(send, status, payload, allow=status == 405)
             return
+        extra = () if header_length is None else (header_length,)
         status, payload = await self.service.handle(
-            protocol, getattr(self.service, method), *args, body, rid
+            protocol, getattr(self.service, method), *args, body, rid, *extra
         )
         await _respond(send, status, payload)
 
@@ -117,6 +117,18 @@ class FastPath:
         return b"".join(chunks)
 
 
+def _header_length(value: bytes, method: str) -> int:
+    """The binary tensor data extension's JSON header length (V2 infer only)."""
+    if method != "infer_v2":
+        raise BadRequest("the binary tensor data extension is only for V2 infer requests")
+    if not value.isdigit():
+        raise BadRequest(
+            "Inference-Header-Content-Length must be a non-negative integer, got "
+            f"{value.decode('latin-1')[:40]!r}"
+        )
+    return int(value)
+
+
 def _check_content_type(value: bytes) -> None:
     media = value.split(b";", 1)[0].strip().lower()
     if media and b"json" not in media and media != b"application/octet-stream":
@@ -126,7 +138,14 @@ def _check_content_type(value: bytes) -> None:
 
 
 async def _respond(send: Send, status: int, body: bytes, allow: bool = False) -> None:
-    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    if isinstance(body, BinaryResponse):
+        headers = [
+            (b"content-type", b"application/octet-stream"),
+            (b"inference-header-content-length", str(body.json_length).encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+    else:
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
     if allow:
         headers.append((b"allow", b"POST"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -102,7 +102,7 @@ def build_router(service: InferenceService) -> APIRouter:
 
     @router.get("/v2", tags=["v2"])
     async def server_metadata() -> dict[str, Any]:
-        return {"name": "canaria", "version": "0.1.0", "extensions": []}
+        return {"name": "canaria", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 
     @router.get("/v2/models/{model}", tags=["v2"])
     @router.get("/v2/models/{model}/versions/{version}", tags=["v2"])

@@ -210,14 +210,26 @@ class InferenceService:
             self.payload.record(rid, protocol, inputs, outputs)
 
     # --- hot handlers (body bytes -> response bytes) --------------------------------------
-    async def infer_v2(self, name: str, version: str | None, body: bytes, rid: str | None) -> bytes:
+    async def infer_v2(
+        self,
+        name: str,
+        version: str | None,
+        body: bytes,
+        rid: str | None,
+        header_length: int | None = None,
+    ) -> bytes:
+        """V2 infer; ``header_length`` set: the binary tensor data extension."""
         rt = self.model(name, version)
-        req = codec.decode_v2(codec.decode_json(body), rt, self.limits)
+        if header_length is None:
+            req = codec.decode_v2(codec.decode_json(body), rt, self.limits)
+        else:
+            header, binary = codec.split_binary(body, header_length)
+            req = codec.decode_v2(codec.decode_json(header), rt, self.limits, binary)
         outputs = await self._infer(rt, req.feeds, req.rows)
         names = req.outputs or rt.output_names
         selected = [outputs[rt.output_names.index(n)] for n in names] if req.outputs else outputs
         self._log_payload(req.id or rid, "v2", req.feeds, dict(zip(names, selected, strict=True)))
-        return codec.encode_v2(rt, req.id, names, selected)
+        return codec.encode_v2(rt, req.id, names, selected, req.binary_outputs)
 
     def _instances(self, body: bytes, key: str) -> list[Any]:
         payload = codec.decode_json(body)

@@ -15,7 +15,7 @@ import numpy as np
 from canaria_serving.runtime.model import TensorSpec
 from canaria_serving.server.errors import BadRequest
 
-__all__ = ["Limits", "describe", "to_tensor"]
+__all__ = ["Limits", "describe", "from_bytes", "to_tensor"]
 
 _NUMERIC_KINDS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b"}
 
@@ -97,12 +97,46 @@ def _all_finite(arr: np.ndarray) -> bool:
     return bool(np.isfinite(arr).all())
 
 
-def to_tensor(spec: TensorSpec, data: Any, shape: Any, datatype: Any, limits: Limits) -> np.ndarray:
-    """Validate one input and return it as a numpy array of the model's dtype and shape."""
+def _check_datatype(spec: TensorSpec, datatype: Any) -> None:
     if datatype != spec.datatype:
         raise BadRequest(
             f"input {spec.name!r}: datatype {datatype!r} does not match the model's {spec.datatype}"
         )
+
+
+def _check_finite(spec: TensorSpec, out: np.ndarray, limits: Limits) -> np.ndarray:
+    if out.dtype.kind == "f" and not limits.allow_non_finite and not _all_finite(out):
+        raise BadRequest(
+            f"input {spec.name!r}: contains NaN or infinite values (or values too large for "
+            f"{spec.datatype}), which this server rejects"
+        )
+    return out
+
+
+def from_bytes(
+    spec: TensorSpec, raw: memoryview, shape: Any, datatype: Any, limits: Limits
+) -> np.ndarray:
+    """One input of the binary tensor data extension: raw little-endian values, zero-copy."""
+    _check_datatype(spec, datatype)
+    if spec.datatype == "BYTES":
+        raise BadRequest(
+            f"input {spec.name!r}: BYTES inputs must be sent as JSON data, not binary"
+        )
+    dims = _check_shape(spec, shape, limits)
+    dtype = spec.dtype.newbyteorder("<")
+    expected = math.prod(dims) * dtype.itemsize
+    if len(raw) != expected:
+        raise BadRequest(
+            f"input {spec.name!r}: binary_data_size is {len(raw)} bytes, but shape "
+            f"{list(dims)} of {spec.datatype} needs {expected}"
+        )
+    out = np.frombuffer(raw, dtype=dtype).reshape(dims)
+    return _check_finite(spec, out, limits)
+
+
+def to_tensor(spec: TensorSpec, data: Any, shape: Any, datatype: Any, limits: Limits) -> np.ndarray:
+    """Validate one input and return it as a numpy array of the model's dtype and shape."""
+    _check_datatype(spec, datatype)
     dims = _check_shape(spec, shape, limits)
     arr = _convert(spec, data)
     expected = math.prod(dims)
@@ -115,10 +149,4 @@ def to_tensor(spec: TensorSpec, data: Any, shape: Any, datatype: Any, limits: Li
         raise BadRequest(
             f"input {spec.name!r}: nested data has shape {list(arr.shape)}, declared {list(dims)}"
         )
-    out = arr.reshape(dims).astype(spec.dtype, copy=False)
-    if out.dtype.kind == "f" and not limits.allow_non_finite and not _all_finite(out):
-        raise BadRequest(
-            f"input {spec.name!r}: contains NaN or infinite values (or values too large for "
-            f"{spec.datatype}), which this server rejects"
-        )
-    return out
+    return _check_finite(spec, arr.reshape(dims).astype(spec.dtype, copy=False), limits)
