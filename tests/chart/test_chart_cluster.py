@@ -49,8 +49,15 @@ def monitoring(dev_cluster: Any) -> Any:
     for path in paths:
         run(dev_cluster, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(path))
     for path in paths:
-        run(dev_cluster, "kubectl", "wait", "--for=condition=Established", "--timeout=60s",
-            "-f", str(path))
+        run(
+            dev_cluster,
+            "kubectl",
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "-f",
+            str(path),
+        )
     return dev_cluster
 
 

@@ -15,8 +15,8 @@ from canaria_operator.reconcile import (
     Observed,
     Problem,
     TrackHealth,
-    basic_plan,
     desired_objects,
+    engine_plan,
     new_status,
     plan_writes,
 )
@@ -37,9 +37,13 @@ def _model(version: str, strategy: str = "Canary") -> dict[str, Any]:
     }
 
 
+def basic_plan(md: ModelDeployment, health: dict[str, TrackHealth], now: datetime) -> Any:
+    return engine_plan(md, health, now, [])
+
+
 def _settle(md: ModelDeployment, health: dict[str, TrackHealth] | None = None) -> ModelDeployment:
     """Run one decide step and store the status it computes (as the reconciler would)."""
-    health = health or {"stable": TrackHealth(1, 1)}
+    health = health or {"v1": TrackHealth(1, 1)}
     plan = basic_plan(md, health, NOW)
     status = new_status(md, plan=plan, health=health, problems=[], stable_updating=False, now=NOW)
     return md.model_copy(update={"status": status})
@@ -65,12 +69,24 @@ def test_first_version_becomes_stable() -> None:
     assert plan.stable.version == "v1"
     assert plan.canary is None
     desired = desired_objects(md, plan, SETTINGS, frozenset())
-    assert sorted(desired) == [("Deployment", "iris-stable"), ("Service", "iris-stable")]
+    assert sorted(desired) == [
+        ("Deployment", "iris-router"),
+        ("Deployment", "iris-v1"),
+        ("Role", "iris-router"),
+        ("RoleBinding", "iris-router"),
+        ("Service", "iris"),
+        ("Service", "iris-stable"),
+        ("ServiceAccount", "iris-router"),
+    ]
+    assert desired[("Service", "iris")]["spec"]["selector"]["app.kubernetes.io/component"] == (
+        "router"
+    )
+    assert desired[("Service", "iris-stable")]["spec"]["selector"]["canaria.dev/version"] == "v1"
 
 
 def test_unchanged_object_needs_no_write() -> None:
     md = _settle(make_md(_model("v1")))
-    plan = basic_plan(md, {"stable": TrackHealth(1, 1)}, NOW)
+    plan = basic_plan(md, {"v1": TrackHealth(1, 1)}, NOW)
     desired = desired_objects(md, plan, SETTINGS, frozenset())
     observed = Observed(objects={k: _as_server_returns(v) for k, v in desired.items()})
     assert plan_writes(md, desired, observed) == []
@@ -80,16 +96,15 @@ def test_missing_outdated_foreign_and_stale_objects_are_written() -> None:
     md = _settle(make_md(_model("v1")))
     plan = basic_plan(md, {}, NOW)
     desired = desired_objects(md, plan, SETTINGS, frozenset())
-    dep = _as_server_returns(desired[("Deployment", "iris-stable")])
-    dep["metadata"]["annotations"]["canaria.dev/spec-hash"] = "outdated"
-    stale = _as_server_returns(desired[("Service", "iris-stable")])
+    have = {k: _as_server_returns(v) for k, v in desired.items()}
+    have[("Deployment", "iris-v1")]["metadata"]["annotations"]["canaria.dev/spec-hash"] = "old"
+    del have[("Service", "iris-stable")]
+    stale = _as_server_returns(desired[("Service", "iris")])
     stale["metadata"]["name"] = "iris-canary"
-    observed = Observed(
-        objects={("Deployment", "iris-stable"): dep, ("Service", "iris-canary"): stale}
-    )
-    writes = [(w.op, w.key) for w in plan_writes(md, desired, observed)]
+    have[("Service", "iris-canary")] = stale
+    writes = [(w.op, w.key) for w in plan_writes(md, desired, Observed(objects=have))]
     assert writes == [
-        ("apply", ("Deployment", "iris-stable")),
+        ("apply", ("Deployment", "iris-v1")),
         ("apply", ("Service", "iris-stable")),
         ("delete", ("Service", "iris-canary")),
     ]
@@ -102,18 +117,18 @@ def test_missing_outdated_foreign_and_stale_objects_are_written() -> None:
     ]
 
 
-def test_immediate_replaces_stable_in_place() -> None:
+def test_immediate_replaces_stable() -> None:
     md = _settle(make_md(_model("v1", "Immediate")))
     changed = ModelDeployment.parse(
         {**_body(md), "spec": make_md(_model("v2", "Immediate")).spec.model_dump(by_alias=True)}
     )
-    plan = basic_plan(changed, {"stable": TrackHealth(1, 1)}, NOW)
+    plan = basic_plan(changed, {"v1": TrackHealth(1, 1)}, NOW)
     assert (plan.stable.version, plan.canary) == ("v2", None)
-    assert plan.history[-1].result == "Replaced"
     assert [e.reason for e in plan.events] == ["ReplacedImmediately"]
     desired = desired_objects(changed, plan, SETTINGS, frozenset())
-    dep = desired[("Deployment", "iris-stable")]
+    dep = desired[("Deployment", "iris-v2")]
     assert dep["spec"]["template"]["metadata"]["labels"]["canaria.dev/version"] == "v2"
+    assert ("Deployment", "iris-v1") not in desired
 
 
 def _body(md: ModelDeployment) -> dict[str, Any]:
@@ -130,7 +145,7 @@ def test_other_strategies_hand_a_canary_to_the_engine(strategy: str) -> None:
     body = _body(md)
     body["spec"]["model"] = _model("v2")["model"]
     changed = ModelDeployment.parse(body)
-    plan = basic_plan(changed, {"stable": TrackHealth(1, 1)}, NOW)
+    plan = basic_plan(changed, {"v1": TrackHealth(1, 1)}, NOW)
     assert plan.stable.version == "v1"
     assert plan.canary is not None
     assert plan.canary.version == "v2"
@@ -140,7 +155,8 @@ def test_other_strategies_hand_a_canary_to_the_engine(strategy: str) -> None:
     assert plan.rollout.canary_version == "v2"
     assert plan.rollout.started_at == NOW
     desired = desired_objects(changed, plan, SETTINGS, frozenset())
-    assert ("Deployment", "iris-canary") in desired
+    assert ("Deployment", "iris-v2") in desired
+    assert desired[("Service", "iris-canary")]["spec"]["selector"]["canaria.dev/version"] == "v2"
     status = new_status(changed, plan=plan, health={}, problems=[], stable_updating=False, now=NOW)
     assert status.phase == "Progressing"
     assert status.canary is not None
@@ -161,7 +177,7 @@ def test_conditions_keep_transition_time_until_status_changes() -> None:
     s1 = new_status(
         md,
         plan=plan,
-        health={"stable": TrackHealth(1, 0)},
+        health={"v1": TrackHealth(1, 0)},
         problems=[],
         stable_updating=False,
         now=t1,
@@ -172,7 +188,7 @@ def test_conditions_keep_transition_time_until_status_changes() -> None:
     s2 = new_status(
         md,
         plan=plan,
-        health={"stable": TrackHealth(1, 0, "0/1 pods Ready")},
+        health={"v1": TrackHealth(1, 0, "0/1 pods Ready")},
         problems=[],
         stable_updating=False,
         now=t2,
@@ -185,7 +201,7 @@ def test_conditions_keep_transition_time_until_status_changes() -> None:
     s3 = new_status(
         md,
         plan=plan,
-        health={"stable": TrackHealth(1, 1)},
+        health={"v1": TrackHealth(1, 1)},
         problems=[],
         stable_updating=False,
         now=t3,
@@ -209,7 +225,7 @@ def test_problems_make_degraded_with_reason_and_warning_event() -> None:
     status = new_status(
         md,
         plan=plan,
-        health={"stable": TrackHealth(1, 1)},
+        health={"v1": TrackHealth(1, 1)},
         problems=problems,
         stable_updating=False,
         now=NOW,

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact, build_track, spec_hash
+from canaria_operator.workloads import (
+    ANNOTATION_SPEC_HASH,
+    Artifact,
+    build_router,
+    build_version,
+    deployment_name,
+    spec_hash,
+    track_service,
+    version_slug,
+)
 from canaria_serving import contract
 from tests.operator.helpers import SHA, make_md
 
 IMAGE = "ghcr.io/canaria-dev/canaria:test"
 
 
-def _track(spec: dict[str, Any] | None = None, track: str = "stable", **kw: Any) -> Any:
+def _track(
+    spec: dict[str, Any] | None = None, track: str = "stable", headless: bool = False, **kw: Any
+) -> Any:
+    """A version's objects built for ``track``, with the track's Service."""
     md = make_md(spec)
-    return build_track(md, track, Artifact.from_spec(md.spec.model), image=IMAGE, **kw)
+    artifact = Artifact.from_spec(md.spec.model)
+    objs = build_version(md, artifact, born=track, role=track, image=IMAGE, **kw)
+    service = track_service(md, track, artifact.version, headless=headless)
+    return SimpleNamespace(
+        deployment=objs.deployment,
+        hpa=objs.hpa,
+        service=service,
+        all=lambda: [*objs.all(), service],
+    )
 
 
 def _env(container: dict[str, Any]) -> dict[str, Any]:
@@ -42,7 +63,10 @@ def test_labels_owner_and_selector() -> None:
         "blockOwnerDeletion": True,
     }
     selector = dep["spec"]["selector"]["matchLabels"]
-    assert contract.LABEL_VERSION not in selector  # the selector is immutable; versions change
+    # one Deployment per version: the role (track) is not part of the immutable selector
+    assert dep["metadata"]["name"] == "iris-v1"
+    assert selector[contract.LABEL_VERSION] == "v1"
+    assert contract.LABEL_TRACK not in selector
     assert selector.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     assert objs.service["spec"]["selector"] == selector
     assert objs.service["metadata"]["name"] == "iris-stable"
@@ -149,7 +173,7 @@ def test_serving_options_reach_the_pod() -> None:
     }
     objs = _track(spec, track="canary", pod_annotations={"canaria.dev/dev-cluster-run": "false"})
     dep = objs.deployment
-    assert dep["metadata"]["name"] == "iris-canary"
+    assert dep["metadata"]["name"] == f"iris-{version_slug('iris', '2.0')}"
     assert dep["spec"]["replicas"] == 3
     pod = dep["spec"]["template"]
     serve = pod["spec"]["containers"][0]
@@ -226,3 +250,58 @@ def test_builders_hold_for_any_valid_spec(
     for obj in objs.all():
         assert obj["metadata"]["ownerReferences"][0]["uid"] == "uid-1234"
         assert obj["metadata"]["annotations"][ANNOTATION_SPEC_HASH] == spec_hash(obj)
+
+
+def test_promotion_relabels_the_deployment_but_keeps_its_pods() -> None:
+    md = make_md()
+    artifact = Artifact.from_spec(md.spec.model)
+    as_canary = build_version(md, artifact, born="canary", role="canary", image=IMAGE)
+    promoted = build_version(md, artifact, born="canary", role="stable", image=IMAGE)
+    assert as_canary.deployment["spec"] == promoted.deployment["spec"]  # no pod rolls
+    assert promoted.deployment["metadata"]["labels"][contract.LABEL_TRACK] == "stable"
+    ann = "canaria.dev/template-hash"
+    assert (
+        as_canary.deployment["metadata"]["annotations"][ann]
+        == promoted.deployment["metadata"]["annotations"][ann]
+    )
+    assert spec_hash(as_canary.deployment) != spec_hash(promoted.deployment)
+
+
+@settings(max_examples=80, deadline=None)
+@given(version=versions, md=st.from_regex(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?", fullmatch=True))
+def test_deployment_names_are_dns_labels_and_distinct(version: str, md: str) -> None:
+    name = deployment_name(md, version)
+    assert len(name) <= 63
+    assert name.startswith(f"{md}-")
+    assert all(ch.islower() or ch.isdigit() or ch == "-" for ch in name)
+    assert not name.endswith("-")
+    other = version.swapcase()
+    if other != version:
+        assert deployment_name(md, other) != name
+
+
+def test_router_objects_grant_only_what_the_router_reads() -> None:
+    md = make_md({**_SPEC_V1, "rollout": {"traffic": {"stickyHeader": "x-user"}}})
+    account, role, binding, dep = build_router(md, image=IMAGE, replicas=2)
+    assert [o["kind"] for o in (account, role, binding, dep)] == [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+    ]
+    assert {o["metadata"]["name"] for o in (account, role, binding, dep)} == {"iris-router"}
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {
+        "pods",
+        "modeldeployments",
+    }
+    pod = dep["spec"]["template"]
+    assert pod["spec"]["serviceAccountName"] == "iris-router"
+    args = pod["spec"]["containers"][0]["args"]
+    assert args[:4] == ["route", "--kubernetes", "--model", "iris"]
+    assert args[args.index("--sticky-header") + 1] == "x-user"
+    assert dep["spec"]["replicas"] == 2
+
+
+_SPEC_V1 = {"model": {"uri": "https://models.local/iris.onnx", "version": "v1", "sha256": SHA}}

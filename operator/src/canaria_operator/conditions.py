@@ -26,6 +26,8 @@ __all__ = [
     "R_ROLLED_BACK",
     "R_ROLLOUT_IN_PROGRESS",
     "R_ROLLOUT_PAUSED",
+    "R_ROUTE_INVALID",
+    "R_ROUTE_NOT_FOUND",
     "R_SECRET_NOT_FOUND",
     "R_STABLE_NOT_READY",
     "R_STABLE_READY",
@@ -55,6 +57,8 @@ R_CONTAINER_FAILING: Final = "ContainerFailing"
 R_CANARY_NOT_READY: Final = "CanaryNotReady"
 R_APPLY_FAILED: Final = "ApplyFailed"
 R_INVALID_SPEC: Final = "InvalidSpec"
+R_ROUTE_NOT_FOUND: Final = "HTTPRouteNotFound"
+R_ROUTE_INVALID: Final = "HTTPRouteInvalid"
 
 
 def new_condition(

@@ -90,6 +90,9 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(id="disconnect", registry=registry)
     async def cleanup(**kwargs: Any) -> None:
+        reconciler: Reconciler | None = getattr(kwargs["memo"], "reconciler", None)
+        if reconciler is not None:
+            await reconciler.aclose()
         kube: Kube | None = getattr(kwargs["memo"], "kube", None)
         if kube is not None:
             await kube.close()

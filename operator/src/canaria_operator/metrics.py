@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from canaria_operator.analysis.result import CheckResult
 
 __all__ = ["PHASES", "OperatorMetrics"]
 
@@ -52,6 +55,27 @@ class OperatorMetrics:
             ["namespace", "name"],
             registry=self.registry,
         )
+        self.checks = Counter(
+            "canaria_analysis_checks",
+            "Analysis checks by ModelDeployment, metric and verdict "
+            "(Successful, Failed, Inconclusive, Error).",
+            ["namespace", "name", "metric", "verdict"],
+            registry=self.registry,
+        )
+        self.check_value = Gauge(
+            "canaria_analysis_value",
+            "Last measured value of an analysis metric, for the canary and the stable track.",
+            ["namespace", "name", "metric", "track"],
+            registry=self.registry,
+        )
+
+    def record_checks(self, namespace: str, name: str, checks: Iterable[CheckResult]) -> None:
+        """One analysis round: a verdict count per check and the measured values."""
+        for check in checks:
+            self.checks.labels(namespace, name, check.metric, check.verdict.value).inc()
+            for track, value in (("canary", check.value), ("stable", check.stable_value)):
+                if value is not None:
+                    self.check_value.labels(namespace, name, check.metric, track).set(value)
 
     def set_state(self, namespace: str, name: str, phase: str, weight: int) -> None:
         for p in PHASES:

@@ -28,6 +28,8 @@ class OperatorSettings(BaseSettings):
     # Headless track Services (clusterIP None): no ClusterIP is allocated, for clusters with a
     # small service range (the dev cluster's is a /24) or when only pod IPs are used.
     headless_services: bool = False
+    # Pods of each model's router (traffic mode Builtin).
+    router_replicas: int = Field(default=2, ge=1)
     log_format: Literal["text", "json"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     health_port: int = contract.OPERATOR_HEALTH_PORT

@@ -85,6 +85,7 @@ class ModelDeploymentStatus(ApiModel):
     conditions: tuple[Condition, ...] = ()
     stable: TrackStatus | None = None
     canary: TrackStatus | None = None
+    previous: TrackStatus | None = None
     current_step: int | None = None
     rollout: RolloutState | None = None
     analysis: tuple[AnalysisResult, ...] = ()

@@ -137,5 +137,14 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
+    async def patch(self, res: Resource, namespace: str, name: str, patch: Json) -> Json:
+        """JSON merge patch of an object (``None`` values remove keys)."""
+        return await self.request(
+            "PATCH",
+            res.path(namespace, name),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
     async def create(self, res: Resource, namespace: str, obj: Json) -> Json:
         return await self.request("POST", res.path(namespace), body=obj)

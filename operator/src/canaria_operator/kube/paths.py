@@ -10,9 +10,13 @@ __all__ = [
     "DEPLOYMENTS",
     "EVENTS",
     "HPAS",
+    "HTTPROUTES",
     "MODELDEPLOYMENTS",
     "PODS",
+    "ROLEBINDINGS",
+    "ROLES",
     "SECRETS",
+    "SERVICEACCOUNTS",
     "SERVICES",
     "Resource",
     "resource_for",
@@ -44,11 +48,19 @@ SERVICES = Resource("", "v1", "services")
 PODS = Resource("", "v1", "pods")
 SECRETS = Resource("", "v1", "secrets")
 EVENTS = Resource("events.k8s.io", "v1", "events")
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts")
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
     ("v1", "Service"): SERVICES,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): HPAS,
+    ("v1", "ServiceAccount"): SERVICEACCOUNTS,
+    ("rbac.authorization.k8s.io/v1", "Role"): ROLES,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLEBINDINGS,
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTPROUTES,
 }
 
 

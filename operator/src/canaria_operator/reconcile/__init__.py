@@ -1,5 +1,6 @@
 """Reconciliation of ModelDeployments: observe -> decide -> write -> status once -> Events."""
 
+from canaria_operator.reconcile.engine import engine_plan
 from canaria_operator.reconcile.plan import (
     Observed,
     Problem,
@@ -9,14 +10,7 @@ from canaria_operator.reconcile.plan import (
     plan_writes,
 )
 from canaria_operator.reconcile.reconciler import ReconcileError, Reconciler, Result
-from canaria_operator.reconcile.seam import (
-    RolloutPlan,
-    RolloutPlanner,
-    TrackHealth,
-    basic_plan,
-    get_rollout_planner,
-    set_rollout_planner,
-)
+from canaria_operator.reconcile.seam import RolloutPlan, RolloutPlanner, TrackHealth
 
 __all__ = [
     "Observed",
@@ -28,10 +22,8 @@ __all__ = [
     "RolloutPlanner",
     "TrackHealth",
     "Write",
-    "basic_plan",
     "desired_objects",
-    "get_rollout_planner",
+    "engine_plan",
     "new_status",
     "plan_writes",
-    "set_rollout_planner",
 ]

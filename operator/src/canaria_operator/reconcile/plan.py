@@ -27,14 +27,16 @@ from canaria_operator.reconcile.health import PodProblem
 from canaria_operator.reconcile.seam import RolloutPlan, TrackHealth
 from canaria_operator.rollout.model import Phase
 from canaria_operator.settings import OperatorSettings
-from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact, build_track
-from canaria_operator.workloads.names import deployment_name
+from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact
+from canaria_operator.workloads.names import COMPONENT_SERVING, deployment_name, router_labels
+from canaria_operator.workloads.objects import build_version, model_service, track_service
+from canaria_operator.workloads.router import build_router
 from canaria_serving import contract
 
 __all__ = ["Observed", "Problem", "Write", "desired_objects", "new_status", "plan_writes"]
 
 Json = dict[str, Any]
-Track = Literal["stable", "canary"]
+ROLE_PREVIOUS = "previous"
 
 
 @dataclass(frozen=True)
@@ -63,29 +65,72 @@ class Problem:
     message: str
 
 
+def _born(have: Json | None) -> str | None:
+    """The role a version's Deployment was created for (its pods' track label)."""
+    template = ((have or {}).get("spec") or {}).get("template") or {}
+    born = ((template.get("metadata") or {}).get("labels") or {}).get(contract.LABEL_TRACK)
+    return str(born) if born else None
+
+
 def desired_objects(
-    md: ModelDeployment, plan: RolloutPlan, settings: OperatorSettings, skip: frozenset[str]
+    md: ModelDeployment,
+    plan: RolloutPlan,
+    settings: OperatorSettings,
+    skip: frozenset[str],
+    observed: Observed | None = None,
 ) -> dict[tuple[str, str], Json]:
-    """Every object the tracks need; tracks named in ``skip`` are left as they are."""
-    tracks: list[tuple[Track, Artifact, int | None]] = [(contract.TRACK_STABLE, plan.stable, None)]
-    if plan.canary is not None:
-        tracks.append((contract.TRACK_CANARY, plan.canary, plan.canary_replicas))
+    """Every object the plan needs; versions named in ``skip`` are left as they are.
+
+    One Deployment per version: a version keeps the pod template of the role it was created
+    for, so a promotion changes labels of the Deployment and the track Services' selectors,
+    never the pods."""
+    roles: list[tuple[str, Artifact | None, int | None]] = [
+        (contract.TRACK_STABLE, plan.stable, plan.stable_replicas),
+        (contract.TRACK_CANARY, plan.canary, plan.canary_replicas),
+        (ROLE_PREVIOUS, plan.previous, None),
+    ]
+    objects = observed.objects if observed is not None else {}
     desired: dict[tuple[str, str], Json] = {}
-    for track, artifact, replicas in tracks:
-        if track in skip:
+
+    def add(obj: Json) -> None:
+        desired[(obj["kind"], obj["metadata"]["name"])] = obj
+
+    headless = settings.headless_services
+    for role, artifact, replicas in roles:
+        if artifact is None:
             continue
-        objs = build_track(
+        if role != ROLE_PREVIOUS:
+            add(track_service(md, role, artifact.version, headless=headless))
+        if artifact.version in skip:
+            continue
+        have = objects.get(("Deployment", deployment_name(md.name, artifact.version)))
+        born = _born(have) or (contract.TRACK_STABLE if role == ROLE_PREVIOUS else role)
+        built = build_version(
             md,
-            track,
             artifact,
+            born=born,
+            role=role,
             image=settings.image,
             pull_policy=settings.image_pull_policy,
             pod_annotations=settings.pod_annotations,
             replicas=replicas,
-            headless=settings.headless_services,
         )
-        for obj in objs.all():
-            desired[(obj["kind"], obj["metadata"]["name"])] = obj
+        for obj in built.all():
+            add(obj)
+    router = md.spec.rollout.traffic.router
+    if router == "Builtin":
+        for obj in build_router(
+            md,
+            image=settings.image,
+            pull_policy=settings.image_pull_policy,
+            replicas=settings.router_replicas,
+            pod_annotations=settings.pod_annotations,
+        ):
+            add(obj)
+        add(model_service(md, router_labels(md.name), headless=headless))
+    elif router == "Replicas":
+        selector = {contract.LABEL_MODEL: md.name, contract.LABEL_COMPONENT: COMPONENT_SERVING}
+        add(model_service(md, selector, headless=headless))
     return desired
 
 
@@ -113,20 +158,27 @@ def plan_writes(
     for key, have in observed.objects.items():
         if key not in desired and key not in keep:
             writes.append(Write("delete", have))
-    # Services and HPAs after Deployments on creation; deletes last.
-    order = {"Deployment": 0, "Service": 1, "HorizontalPodAutoscaler": 2}
+    # Router RBAC before its Deployment; Services and HPAs after Deployments; deletes last.
+    order = {
+        "ServiceAccount": 0,
+        "Role": 1,
+        "RoleBinding": 2,
+        "Deployment": 3,
+        "Service": 4,
+        "HorizontalPodAutoscaler": 5,
+    }
     return sorted(writes, key=lambda w: (w.op == "delete", order.get(w.obj["kind"], 9)))
 
 
 def _track_status(
-    artifact: Artifact, md: ModelDeployment, track: str, health: TrackHealth | None, weight: int
+    artifact: Artifact, md: ModelDeployment, health: TrackHealth | None, weight: int
 ) -> TrackStatus:
     return TrackStatus(
         version=artifact.version,
         uri=artifact.uri,
         sha256=artifact.sha256,
         credentials_secret=artifact.credentials_secret,
-        deployment=deployment_name(md.name, track),
+        deployment=deployment_name(md.name, artifact.version),
         replicas=health.desired if health else None,
         ready_replicas=health.ready if health else None,
         weight=weight,
@@ -156,7 +208,7 @@ def new_status(
 ) -> ModelDeploymentStatus:
     """The complete status after this reconcile (conditions merged with the old ones)."""
     gen = md.metadata.generation
-    stable_h = health.get(contract.TRACK_STABLE)
+    stable_h = health.get(plan.stable.version)
     ready = stable_h is not None and stable_h.ready >= max(1, stable_h.desired)
     if stable_h is not None and stable_h.desired == 0:
         ready = True
@@ -197,12 +249,13 @@ def new_status(
         model_name=md.model_name,
         phase=_phase(problems, rollout_phase, ready),
         conditions=C.merge_conditions(md.status.conditions, (ready_cond, progressing, degraded)),
-        stable=_track_status(plan.stable, md, contract.TRACK_STABLE, stable_h, 100 - canary_weight),
+        stable=_track_status(plan.stable, md, stable_h, 100 - canary_weight),
         canary=None
         if plan.canary is None
-        else _track_status(
-            plan.canary, md, contract.TRACK_CANARY, health.get(contract.TRACK_CANARY), canary_weight
-        ),
+        else _track_status(plan.canary, md, health.get(plan.canary.version), canary_weight),
+        previous=None
+        if plan.previous is None
+        else _track_status(plan.previous, md, health.get(plan.previous.version), 0),
         current_step=rollout.step_index
         if rollout is not None and plan.canary is not None
         else None,

@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from canaria_operator import conditions as C
 from canaria_operator.api.model import InvalidObject, ModelDeployment
 from canaria_operator.events import transition_events
-from canaria_operator.kube import MODELDEPLOYMENTS, Kube, KubeError, resource_for
+from canaria_operator.kube import HTTPROUTES, MODELDEPLOYMENTS, Kube, KubeError, resource_for
 from canaria_operator.metrics import OperatorMetrics
+from canaria_operator.reconcile.analyze import AnalysisRunner
 from canaria_operator.reconcile.emit import emit_events
+from canaria_operator.reconcile.engine import engine_plan
 from canaria_operator.reconcile.health import track_health
 from canaria_operator.reconcile.observe import observe
 from canaria_operator.reconcile.patch import merge_patch
@@ -36,14 +38,10 @@ from canaria_operator.reconcile.plan import (
     plan_writes,
     problems_from_pods,
 )
-from canaria_operator.reconcile.seam import (
-    RolloutPlan,
-    RolloutPlanner,
-    TrackHealth,
-    get_rollout_planner,
-)
+from canaria_operator.reconcile.seam import RolloutPlan, RolloutPlanner, TrackHealth
 from canaria_operator.settings import OperatorSettings
-from canaria_operator.workloads.names import deployment_name
+from canaria_operator.workloads.httproute import weighted_rules
+from canaria_operator.workloads.names import ANNOTATION_TEMPLATE_HASH, deployment_name
 from canaria_serving import contract
 
 __all__ = ["ReconcileError", "Reconciler", "Result"]
@@ -88,16 +86,19 @@ class Reconciler:
         self.kube = kube
         self.settings = settings
         self.metrics = metrics or OperatorMetrics()
-        self._planner = planner
+        self.planner: RolloutPlanner = planner or engine_plan
+        self.analysis = AnalysisRunner(settings.prometheus_url)
         self._clock = clock
         self._locks: dict[Key, asyncio.Lock] = {}
         self._dirty: set[Key] = set()
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[object]] = set()
 
-    @property
-    def planner(self) -> RolloutPlanner:
-        return self._planner or get_rollout_planner()
+    async def aclose(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        await self.analysis.aclose()
 
     async def reconcile(self, namespace: str, name: str) -> Result:
         key = (namespace, name)
@@ -179,29 +180,40 @@ class Reconciler:
 
     async def _reconcile_md(self, md: ModelDeployment) -> Result:
         now = self._clock()
-        secrets = {s for s in (_secret_of_spec(md), _secret_of_stable(md)) if s}
+        secrets = _secrets(md)
         try:
             observed = await observe(self.kube, md, secrets)
         except KubeError as exc:
             raise ReconcileError(f"observe: {exc}", delay=self.settings.retry_delay) from exc
-        health, pod_problems = self._health(md, observed)
-        plan = self.planner(md, health, now)
+        health = self._health(md, observed)
+        checks = await self.analysis.maybe_run(md, now)
+        if checks:
+            self.metrics.record_checks(md.namespace, md.name, checks)
+        plan = self.planner(md, health, now, checks)
         problems = [
             Problem(C.R_SECRET_NOT_FOUND, f"Secret {s!r} not found in namespace {md.namespace}")
             for s in sorted(observed.missing_secrets)
         ]
-        problems += pod_problems
-        skip = _tracks_needing(plan, observed.missing_secrets)
+        problems += self._stable_problems(md, plan, observed)
+        skip = _versions_needing(plan, observed.missing_secrets)
         keep = frozenset(
             key
             for key in observed.objects
-            for track in skip
-            if key[1] == deployment_name(md.name, track)
+            for version in skip
+            if key[1] == deployment_name(md.name, version)
         )
-        desired = desired_objects(md, plan, self.settings, frozenset(skip))
+        desired = desired_objects(md, plan, self.settings, frozenset(skip), observed)
         writes = plan_writes(md, desired, observed, keep)
-        applied, transient = await self._apply(writes, problems)
-        stable_updating = _stable_updating(md, observed, applied)
+        applies = [w for w in writes if w.op == "apply"]
+        applied, transient = await self._apply(applies, problems)
+        if md.spec.rollout.traffic.router == "GatewayAPI":
+            transient = await self._route(md, plan, problems) or transient
+        deleted, transient_del = await self._apply(
+            [w for w in writes if w.op == "delete"], problems
+        )
+        applied += deleted
+        transient = transient or transient_del
+        stable_updating = _stable_updating(md, plan, observed, applied)
         status = new_status(
             md,
             plan=plan,
@@ -221,6 +233,8 @@ class Reconciler:
                 raise ReconcileError(f"status: {exc}", delay=self.settings.retry_delay) from exc
             status_written = True
             self.metrics.writes.labels("status").inc()
+        if plan.clear_action:
+            await self._clear_action(md)
         events = [*plan.events, *transition_events(md.status, status)] if status_written else []
         sent = await emit_events(self.kube, md, events)
         self.metrics.writes.labels("event").inc(sent)
@@ -235,19 +249,82 @@ class Reconciler:
             requeue_after=plan.requeue_after,
         )
 
-    def _health(
-        self, md: ModelDeployment, observed: Observed
-    ) -> tuple[dict[str, TrackHealth], list[Problem]]:
+    async def _clear_action(self, md: ModelDeployment) -> None:
+        """Remove the handled ``canaria.dev/action`` annotation (after status is written, so
+        a crash in between re-reads the action and the engine refuses it as done)."""
+        patch = {"metadata": {"annotations": {contract.ANNOTATION_ACTION: None}}}
+        try:
+            await self.kube.patch(MODELDEPLOYMENTS, md.namespace, md.name, patch)
+        except KubeError as exc:
+            raise ReconcileError(f"clear action: {exc}", delay=self.settings.retry_delay) from exc
+        self.metrics.writes.labels("annotation").inc()
+
+    async def _route(
+        self, md: ModelDeployment, plan: RolloutPlan, problems: list[Problem]
+    ) -> str | None:
+        """Write the weights into the referenced HTTPRoute; a transient error or None."""
+        ref = md.spec.rollout.traffic.http_route_ref
+        if ref is None:
+            problems.append(
+                Problem(C.R_ROUTE_INVALID, "spec.rollout.traffic.httpRouteRef: required")
+            )
+            return None
+        ns = ref.namespace or md.namespace
+        try:
+            route = await self.kube.get(HTTPROUTES, ns, ref.name)
+        except KubeError as exc:
+            if exc.permanent:
+                problems.append(Problem(C.R_ROUTE_INVALID, f"HTTPRoute {ns}/{ref.name}: {exc}"))
+                return None
+            return f"get HTTPRoute {ns}/{ref.name}: {exc.message}"
+        if route is None:
+            msg = f"HTTPRoute {ns}/{ref.name} not found (spec.rollout.traffic.httpRouteRef)"
+            problems.append(Problem(C.R_ROUTE_NOT_FOUND, msg))
+            return None
+        rules = weighted_rules(
+            route, md.name, canary_weight=plan.canary_weight, canary=plan.canary is not None
+        )
+        if rules is None:
+            stable = f"{md.name}-{contract.TRACK_STABLE}"
+            msg = f"HTTPRoute {ns}/{ref.name}: no rule has a backendRef to Service {stable}"
+            problems.append(Problem(C.R_ROUTE_INVALID, msg))
+            return None
+        if rules == (route.get("spec") or {}).get("rules"):
+            return None
+        try:
+            await self.kube.patch(HTTPROUTES, ns, ref.name, {"spec": {"rules": rules}})
+        except KubeError as exc:
+            if exc.permanent:
+                problems.append(Problem(C.R_ROUTE_INVALID, f"HTTPRoute {ns}/{ref.name}: {exc}"))
+                return None
+            return f"patch HTTPRoute {ns}/{ref.name}: {exc.message}"
+        self.metrics.writes.labels("route").inc()
+        return None
+
+    def _health(self, md: ModelDeployment, observed: Observed) -> dict[str, TrackHealth]:
+        """Health of every version that has a Deployment."""
         health: dict[str, TrackHealth] = {}
-        problems: list[Problem] = []
-        for track in contract.TRACKS:
-            deployment = observed.objects.get(("Deployment", deployment_name(md.name, track)))
-            if deployment is None:
+        for (kind, _), dep in observed.objects.items():
+            labels = (dep.get("metadata") or {}).get("labels") or {}
+            version = labels.get(contract.LABEL_VERSION)
+            if kind != "Deployment" or not version:
                 continue
-            h, problem = track_health(deployment, observed.pods.get(track, []))
-            health[track] = h
-            problems += problems_from_pods(track, problem)
-        return health, problems
+            if (dep.get("metadata") or {}).get("name") != deployment_name(md.name, version):
+                continue
+            health[version], _ = track_health(dep, observed.pods.get(version, []))
+        return health
+
+    def _stable_problems(
+        self, md: ModelDeployment, plan: RolloutPlan, observed: Observed
+    ) -> list[Problem]:
+        """Pod problems of the stable version make the ModelDeployment Degraded; a failing
+        canary is the rollout's business (held, then rolled back with the pods' reason)."""
+        version = plan.stable.version
+        dep = observed.objects.get(("Deployment", deployment_name(md.name, version)))
+        if dep is None:
+            return []
+        _, problem = track_health(dep, observed.pods.get(version, []))
+        return problems_from_pods(contract.TRACK_STABLE, problem)
 
     async def _apply(
         self, writes: list[Write], problems: list[Problem]
@@ -315,27 +392,36 @@ class Reconciler:
         return Result(status_written=True)
 
 
-def _secret_of_spec(md: ModelDeployment) -> str | None:
-    ref = md.spec.model.credentials_secret_ref
-    return ref.name if ref else None
+def _secrets(md: ModelDeployment) -> set[str]:
+    """Secrets the artifacts of the object may need (spec.model and every role in status)."""
+    names = set()
+    if md.spec.model.credentials_secret_ref:
+        names.add(md.spec.model.credentials_secret_ref.name)
+    for track in (md.status.stable, md.status.canary, md.status.previous):
+        if track is not None and track.credentials_secret:
+            names.add(track.credentials_secret)
+    return names
 
 
-def _secret_of_stable(md: ModelDeployment) -> str | None:
-    return md.status.stable.credentials_secret if md.status.stable else None
+def _versions_needing(plan: RolloutPlan, missing: frozenset[str]) -> set[str]:
+    """Versions whose artifact needs a missing Secret: leave their Deployments as they are
+    (pods that would only fail with CreateContainerConfigError are not rolled out)."""
+    artifacts = (plan.stable, plan.canary, plan.previous)
+    return {a.version for a in artifacts if a is not None and a.credentials_secret in missing}
 
 
-def _tracks_needing(plan: RolloutPlan, missing: frozenset[str]) -> set[str]:
-    """Tracks whose artifact needs a missing Secret: leave them as they are (pods that would
-    only fail with CreateContainerConfigError are not rolled out)."""
-    tracks = {contract.TRACK_STABLE: plan.stable, contract.TRACK_CANARY: plan.canary}
-    return {t for t, a in tracks.items() if a is not None and a.credentials_secret in missing}
-
-
-def _stable_updating(md: ModelDeployment, observed: Observed, applied: list[Write]) -> bool:
-    name = deployment_name(md.name, contract.TRACK_STABLE)
-    if any(w.op == "apply" and w.key == ("Deployment", name) for w in applied):
-        return True
+def _stable_updating(
+    md: ModelDeployment, plan: RolloutPlan, observed: Observed, applied: list[Write]
+) -> bool:
+    name = deployment_name(md.name, plan.stable.version)
     dep = observed.objects.get(("Deployment", name))
+    for w in applied:
+        if w.op == "apply" and w.key == ("Deployment", name):
+            # a role change only relabels the Deployment: not an update of the stable pods
+            have = ((dep or {}).get("metadata") or {}).get("annotations") or {}
+            want = w.obj["metadata"]["annotations"]
+            if have.get(ANNOTATION_TEMPLATE_HASH) != want.get(ANNOTATION_TEMPLATE_HASH):
+                return True
     if dep is None:
         return False
     spec, status = dep.get("spec") or {}, dep.get("status") or {}

@@ -140,7 +140,7 @@ class KubernetesSource:
                     self.namespace,
                     on_sync=self._pods_sync,
                     on_event=self._pod_event,
-                    label_selector=f"{c.LABEL_MODEL}={self.name}",
+                    label_selector=f"{c.LABEL_MODEL}={self.name},{c.LABEL_COMPONENT}=serving",
                 ),
                 list_watch(
                     kube,

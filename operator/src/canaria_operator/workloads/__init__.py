@@ -4,25 +4,40 @@ from canaria_operator.workloads.artifact import Artifact, storage_kind
 from canaria_operator.workloads.names import (
     ANNOTATION_SPEC_HASH,
     deployment_name,
+    router_name,
     selector_labels,
     service_name,
     track_labels,
+    version_slug,
 )
-from canaria_operator.workloads.objects import TrackObjects, build_track, owner_reference, spec_hash
+from canaria_operator.workloads.objects import (
+    VersionObjects,
+    build_version,
+    model_service,
+    owner_reference,
+    spec_hash,
+    track_service,
+)
 from canaria_operator.workloads.pod import MODEL_FILE, pod_template
+from canaria_operator.workloads.router import build_router
 
 __all__ = [
     "ANNOTATION_SPEC_HASH",
     "MODEL_FILE",
     "Artifact",
-    "TrackObjects",
-    "build_track",
+    "VersionObjects",
+    "build_router",
+    "build_version",
     "deployment_name",
+    "model_service",
     "owner_reference",
     "pod_template",
+    "router_name",
     "selector_labels",
     "service_name",
     "spec_hash",
     "storage_kind",
     "track_labels",
+    "track_service",
+    "version_slug",
 ]

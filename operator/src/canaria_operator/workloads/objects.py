@@ -1,4 +1,4 @@
-"""Deployment, Service and HorizontalPodAutoscaler of one track (pure builders).
+"""Deployment and HorizontalPodAutoscaler of one version, and the Services (pure builders).
 
 Every object carries the ModelDeployment as controlling owner (deleting it garbage-collects
 the track) and the annotation ``canaria.dev/spec-hash``: a digest of everything the operator
@@ -17,7 +17,9 @@ from canaria_operator.api.model import GROUP, KIND, VERSION, ModelDeployment
 from canaria_operator.workloads.artifact import Artifact
 from canaria_operator.workloads.names import (
     ANNOTATION_SPEC_HASH,
+    ANNOTATION_TEMPLATE_HASH,
     deployment_name,
+    router_labels,
     selector_labels,
     service_name,
     track_labels,
@@ -26,10 +28,14 @@ from canaria_operator.workloads.pod import pod_template
 from canaria_serving import contract
 
 __all__ = [
-    "TrackObjects",
-    "build_track",
+    "VersionObjects",
+    "build_version",
+    "meta",
+    "model_service",
     "owner_reference",
     "spec_hash",
+    "stamp",
+    "track_service",
 ]
 
 Json = dict[str, Any]
@@ -57,9 +63,18 @@ def spec_hash(obj: Json) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+def stamp(obj: Json) -> Json:
+    """Set the spec-hash annotation (objects must have ``metadata.annotations``)."""
+    return _stamp(obj)
+
+
 def _stamp(obj: Json) -> Json:
     obj["metadata"].setdefault("annotations", {})[ANNOTATION_SPEC_HASH] = spec_hash(obj)
     return obj
+
+
+def meta(md: ModelDeployment, name: str, labels: dict[str, str]) -> Json:
+    return _meta(md, name, labels)
 
 
 def _meta(md: ModelDeployment, name: str, labels: dict[str, str]) -> Json:
@@ -73,45 +88,45 @@ def _meta(md: ModelDeployment, name: str, labels: dict[str, str]) -> Json:
 
 
 @dataclass(frozen=True)
-class TrackObjects:
-    """What one track consists of; ``hpa`` only when spec.serving.autoscaling is set."""
+class VersionObjects:
+    """What one model version consists of; ``hpa`` only when spec.serving.autoscaling is set."""
 
     deployment: Json
-    service: Json
     hpa: Json | None
 
     def all(self) -> list[Json]:
-        return [o for o in (self.deployment, self.service, self.hpa) if o is not None]
+        return [o for o in (self.deployment, self.hpa) if o is not None]
 
 
-def build_track(
+def build_version(
     md: ModelDeployment,
-    track: str,
     artifact: Artifact,
     *,
+    born: str,
+    role: str,
     image: str,
     pull_policy: str = "IfNotPresent",
     pod_annotations: dict[str, str] | None = None,
     replicas: int | None = None,
-    headless: bool = False,
-) -> TrackObjects:
-    """Objects of ``track`` running ``artifact``; ``replicas`` overrides the spec's count
-    (the rollout engine sizes a canary; ignored when autoscaled)."""
+) -> VersionObjects:
+    """The Deployment (and HPA) of one version. ``born`` is the role the version was created
+    for (it goes into the pod template and never changes, so a promotion rolls no pod);
+    ``role`` is the role it holds now (a label on the Deployment only). ``replicas``
+    overrides the spec's count (the rollout engine sizes a canary; ignored when autoscaled)."""
     serving = md.spec.serving
-    labels = track_labels(md.name, track, artifact.version)
-    name = deployment_name(md.name, track)
+    name = deployment_name(md.name, artifact.version)
     template = pod_template(
         model_name=md.model_name,
-        track=track,
+        track=born,
         artifact=artifact,
         serving=serving,
-        labels=labels,
+        labels=track_labels(md.name, born, artifact.version),
         image=image,
         pull_policy=pull_policy,
         annotations=pod_annotations,
     )
     deploy_spec: Json = {
-        "selector": {"matchLabels": selector_labels(md.name, track)},
+        "selector": {"matchLabels": selector_labels(md.name, artifact.version)},
         "template": template,
         "strategy": {
             "type": "RollingUpdate",
@@ -122,23 +137,28 @@ def build_track(
     }
     if serving.autoscaling is None:
         deploy_spec["replicas"] = serving.fixed_replicas if replicas is None else replicas
+    labels = track_labels(md.name, role, artifact.version)
+    metadata = _meta(md, name, labels)
+    raw = json.dumps([template, deploy_spec.get("replicas")], sort_keys=True, separators=(",", ":"))
+    metadata["annotations"][ANNOTATION_TEMPLATE_HASH] = hashlib.sha256(raw.encode()).hexdigest()[
+        :16
+    ]
     deployment = _stamp(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": _meta(md, name, labels),
-            "spec": deploy_spec,
-        }
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": deploy_spec}
     )
-    service = _stamp(
+    return VersionObjects(deployment, _hpa(md, name, labels))
+
+
+def _service(md: ModelDeployment, name: str, labels: Json, selector: Json, headless: bool) -> Json:
+    return _stamp(
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _meta(md, service_name(md.name, track), labels),
+            "metadata": _meta(md, name, labels),
             "spec": {
                 "type": "ClusterIP",
                 **({"clusterIP": "None"} if headless else {}),
-                "selector": selector_labels(md.name, track),
+                "selector": selector,
                 "ports": [
                     {
                         "name": "http",
@@ -150,7 +170,20 @@ def build_track(
             },
         }
     )
-    return TrackObjects(deployment, service, _hpa(md, name, labels))
+
+
+def track_service(md: ModelDeployment, track: str, version: str, *, headless: bool) -> Json:
+    """``<md>-<track>``: the pods of the version that holds the role now (its selector moves
+    with a promotion; used by Gateway API backendRefs and for direct access)."""
+    labels = track_labels(md.name, track, version)
+    selector = selector_labels(md.name, version)
+    return _service(md, service_name(md.name, track), labels, selector, headless)
+
+
+def model_service(md: ModelDeployment, selector: Json, *, headless: bool) -> Json:
+    """``<md>``: the model's address for clients (the router, or every serving pod)."""
+    labels = {k: v for k, v in router_labels(md.name).items() if k != contract.LABEL_COMPONENT}
+    return _service(md, md.name, labels, selector, headless)
 
 
 def _hpa(md: ModelDeployment, name: str, labels: dict[str, str]) -> Json | None:

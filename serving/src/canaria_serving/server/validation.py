@@ -119,9 +119,7 @@ def from_bytes(
     """One input of the binary tensor data extension: raw little-endian values, zero-copy."""
     _check_datatype(spec, datatype)
     if spec.datatype == "BYTES":
-        raise BadRequest(
-            f"input {spec.name!r}: BYTES inputs must be sent as JSON data, not binary"
-        )
+        raise BadRequest(f"input {spec.name!r}: BYTES inputs must be sent as JSON data, not binary")
     dims = _check_shape(spec, shape, limits)
     dtype = spec.dtype.newbyteorder("<")
     expected = math.prod(dims) * dtype.itemsize

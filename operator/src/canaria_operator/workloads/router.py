@@ -1,0 +1,137 @@
+"""The router of a ModelDeployment (``canaria route``): ServiceAccount, Role, RoleBinding and
+Deployment, all named ``<md>-router`` (pure builders).
+
+The router watches the model's pods and its ModelDeployment, so its Role grants exactly
+get/list/watch on those two resources in the namespace, nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canaria_operator.api.model import GROUP, PLURAL, ModelDeployment
+from canaria_operator.workloads.names import router_labels, router_name
+from canaria_operator.workloads.objects import meta, stamp
+from canaria_serving import contract
+
+__all__ = ["ROUTER_RULES", "build_router"]
+
+Json = dict[str, Any]
+
+ROUTER_RULES: list[Json] = [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch"]},
+]
+_RESOURCES: Json = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def _probe(path: str, period: int, failures: int) -> Json:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
+    args = ["route", "--kubernetes", "--model", md.name, "--namespace", md.namespace]
+    args += ["--log-format", "json"]
+    sticky = md.spec.rollout.traffic.sticky_header
+    if sticky:
+        args += ["--sticky-header", sticky]
+    return {
+        "name": "router",
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": ["canaria"],
+        "args": args,
+        "env": [
+            {"name": contract.ENV_HOST, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": contract.ENV_PORT, "value": str(contract.ROUTER_PORT)},
+        ],
+        "ports": [{"name": "http", "containerPort": contract.ROUTER_PORT, "protocol": "TCP"}],
+        "readinessProbe": _probe(contract.PATH_READY, 2, 2),
+        "livenessProbe": _probe(contract.PATH_LIVE, 10, 3),
+        "resources": _RESOURCES,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def build_router(
+    md: ModelDeployment,
+    *,
+    image: str,
+    pull_policy: str = "IfNotPresent",
+    replicas: int = 1,
+    pod_annotations: dict[str, str] | None = None,
+) -> list[Json]:
+    """ServiceAccount, Role, RoleBinding and Deployment of the model's router."""
+    name, labels = router_name(md.name), router_labels(md.name)
+    account = stamp(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(md, name, labels)}
+    )
+    role = stamp(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta(md, name, labels),
+            "rules": ROUTER_RULES,
+        }
+    )
+    binding = stamp(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta(md, name, labels),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": md.namespace}],
+        }
+    )
+    template: Json = {
+        "metadata": {
+            "labels": dict(labels),
+            "annotations": {
+                contract.ANNOTATION_SCRAPE: "true",
+                contract.ANNOTATION_SCRAPE_PORT: str(contract.ROUTER_PORT),
+                contract.ANNOTATION_SCRAPE_PATH: contract.PATH_METRICS,
+                **(pod_annotations or {}),
+            },
+        },
+        "spec": {
+            "serviceAccountName": name,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65532,
+                "runAsGroup": 65532,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "terminationGracePeriodSeconds": 40,
+            "containers": [_container(md, md.spec.serving.image or image, pull_policy)],
+        },
+    }
+    deployment = stamp(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta(md, name, labels),
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": dict(labels)},
+                "template": template,
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                },
+                "revisionHistoryLimit": 3,
+            },
+        }
+    )
+    return [account, role, binding, deployment]
