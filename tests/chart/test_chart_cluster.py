@@ -44,8 +44,10 @@ IMAGE = ("image.repository=ghcr.io/canaria/canaria", "image.tag=dev")
 def monitoring(dev_cluster: Any) -> Any:
     """The CRDs rendered objects need: the chart's own (helm installs its crds/ before the
     templates; `helm template` leaves them out) and the Prometheus Operator's (PodMonitor,
-    ServiceMonitor, PrometheusRule), installed and Established."""
-    paths = [*sorted((CHART / "crds").glob("*.yaml")), *monitoring_crds()]
+    ServiceMonitor, PrometheusRule) and the Gateway API's, installed and Established."""
+    from canaria_operator.devcluster.gatewayapi import crd_files
+
+    paths = [*sorted((CHART / "crds").glob("*.yaml")), *monitoring_crds(), *crd_files()]
     for path in paths:
         run(dev_cluster, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(path))
     for path in paths:
@@ -221,6 +223,10 @@ NEEDED = [
     ("create", "events"),
     ("get", "secrets"),
     ("patch", "kopfpeerings.kopf.dev"),
+    ("create", "serviceaccounts"),
+    ("create", "roles.rbac.authorization.k8s.io"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ("patch", "httproutes.gateway.networking.k8s.io"),
 ]
 FORBIDDEN = [
     ("list", "secrets"),
@@ -229,9 +235,11 @@ FORBIDDEN = [
     ("delete", "pods"),
     ("update", "modeldeployments.canaria.dev"),
     ("delete", "modeldeployments.canaria.dev"),
-    ("create", "roles.rbac.authorization.k8s.io"),
-    ("create", "serviceaccounts"),
     ("get", "configmaps"),
+    ("create", "clusterroles.rbac.authorization.k8s.io"),
+    ("bind", "clusterroles.rbac.authorization.k8s.io"),
+    ("escalate", "roles.rbac.authorization.k8s.io"),
+    ("create", "httproutes.gateway.networking.k8s.io"),
 ]
 
 

@@ -291,7 +291,7 @@ def test_router_objects_grant_only_what_the_router_reads() -> None:
     ]
     assert {o["metadata"]["name"] for o in (account, role, binding, dep)} == {"iris-router"}
     verbs = {v for rule in role["rules"] for v in rule["verbs"]}
-    assert verbs == {"get", "list", "watch"}
+    assert verbs == {"list", "watch"}
     assert {r for rule in role["rules"] for r in rule["resources"]} == {
         "pods",
         "modeldeployments",

@@ -9,12 +9,19 @@ from typing import Any
 import pytest
 
 from tests.cluster.kube import attempt, new_namespace
-from tests.operator_cluster.support import SIMULATED, OperatorProcess, install_crds, peering
+from tests.operator_cluster.support import (
+    SIMULATED,
+    OperatorProcess,
+    install_crds,
+    install_gateway_crds,
+    peering,
+)
 
 
 @pytest.fixture(scope="session")
 def crds(dev_cluster: Any) -> Any:
     install_crds(dev_cluster)
+    install_gateway_crds(dev_cluster)
     return dev_cluster
 
 

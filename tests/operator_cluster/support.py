@@ -97,6 +97,22 @@ def install_crds(cluster: HasEnv) -> None:
     )
 
 
+def install_gateway_crds(cluster: HasEnv) -> None:
+    """The Gateway API CRDs (standard channel, from the Go module proxy): no controller."""
+    from canaria_operator.devcluster.gatewayapi import crd_files
+
+    for path in crd_files():
+        run(cluster, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(path))
+    run(
+        cluster,
+        "kubectl",
+        "wait",
+        "--for=condition=Established",
+        "--timeout=30s",
+        "crd/httproutes.gateway.networking.k8s.io",
+    )
+
+
 def peering(cluster: HasEnv, namespace: str) -> None:
     manifest = {
         "apiVersion": "kopf.dev/v1",
@@ -161,9 +177,16 @@ def phase_is(phase: str) -> Any:
     return lambda md: (md.get("status") or {}).get("phase") == phase
 
 
-def owned(cluster: HasEnv, namespace: str, kind: str, model: str) -> list[dict[str, Any]]:
+def owned(
+    cluster: HasEnv, namespace: str, kind: str, model: str, component: str | None = "serving"
+) -> list[dict[str, Any]]:
+    """Objects of ``kind`` labelled with the model (and the component: ``serving`` for the
+    model versions and track Services, ``router``, or None for all)."""
+    selector = f"canaria.dev/model={model}"
+    if component is not None:
+        selector += f",app.kubernetes.io/component={component}"
     items: list[dict[str, Any]] = kubectl_json(
-        cluster, "get", kind, "-n", namespace, "-l", f"canaria.dev/model={model}"
+        cluster, "get", kind, "-n", namespace, "-l", selector
     )["items"]
     return items
 

@@ -10,7 +10,7 @@ import pytest
 
 from canaria_operator.api import ModelDeployment
 from canaria_operator.settings import OperatorSettings
-from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact, build_track
+from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact, build_version
 from tests.cluster.kube import kubectl_json, wait_for
 from tests.operator_cluster.support import SHA, OperatorProcess, apply_md, get, owned
 
@@ -63,17 +63,20 @@ def test_restart_mid_reconcile_converges_without_duplicates(
         deployments = owned(crds, namespace, "deployment", name)
         services = owned(crds, namespace, "service", name)
         replicasets = owned(crds, namespace, "replicaset", name)
-        assert [d["metadata"]["name"] for d in deployments] == [f"{name}-stable"]
+        assert [d["metadata"]["name"] for d in deployments] == [f"{name}-v1"]
+        routers = owned(crds, namespace, "deployment", name, component="router")
+        assert [d["metadata"]["name"] for d in routers] == [f"{name}-router"]
         assert [s["metadata"]["name"] for s in services] == [f"{name}-stable"]
         assert len(replicasets) == 1, [r["metadata"]["name"] for r in replicasets]
         # the same end state as a straight run: exactly what the builders produce
         body = get(crds, namespace, "md", name)
         assert body is not None
         md = ModelDeployment.parse(body)
-        want = build_track(
+        want = build_version(
             md,
-            "stable",
             Artifact.from_spec(md.spec.model),
+            born="stable",
+            role="stable",
             image=settings.image,
             pod_annotations=settings.pod_annotations,
         )

@@ -28,6 +28,7 @@ def pod(
             "canaria.dev/model": "m",
             "canaria.dev/track": track,
             "canaria.dev/version": version,
+            "app.kubernetes.io/component": "serving",
         },
     }
     if deleting:

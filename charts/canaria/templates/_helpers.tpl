@@ -66,6 +66,21 @@ app.kubernetes.io/component: operator
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
+# Each model's router (traffic router Builtin): its ServiceAccount, and a Role granting
+# list/watch on pods and ModelDeployments (the API server lets the operator grant only
+# what it holds itself) bound to it.
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["list", "create", "patch", "delete"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["list", "create", "patch", "delete"]
+{{- if .Values.rbac.gatewayAPI }}
+# Traffic router GatewayAPI: the weights of the referenced HTTPRoute's backendRefs.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "patch"]
+{{- end }}
 # Events: the reconciler's (events.k8s.io) and kopf's warnings (core).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -9,16 +9,19 @@ __all__ = ["register"]
 
 
 def _build(args: argparse.Namespace) -> int:
+    from .gatewayapi import crd_files
     from .gobuild import BuildError, ensure_built
     from .versions import COMPONENTS
 
     try:
         dirs = ensure_built(COMPONENTS)
+        crds = crd_files()
     except BuildError as exc:
         print(f"canaria dev-cluster build: {exc}")
         return 2
     for name, folder in dirs.items():
         print(f"{name}: {folder}")
+    print(f"gateway-api CRDs: {crds[0].parent}")
     return 0
 
 

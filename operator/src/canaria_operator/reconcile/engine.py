@@ -25,6 +25,7 @@ from canaria_operator.rollout import (
     ManualAction,
     Observed,
     RecordHistory,
+    ReplaceStable,
     RolloutState,
     Stage,
     decide,
@@ -138,6 +139,16 @@ def engine_plan(
         )
         for a in decision.actions
         if isinstance(a, RecordHistory)
+    ) + tuple(
+        HistoryEntry(
+            version=a.version,
+            result="Replaced",
+            reason=f"{R.REPLACED}: {state.stable_version} replaced by {a.version}",
+            started_at=now,
+            finished_at=now,
+        )
+        for a in decision.actions
+        if isinstance(a, ReplaceStable)
     )
     consumed = new.last_analysis_at is not None and new.last_analysis_at != state.last_analysis_at
     latest = [r for r in analysis if r.at == new.last_analysis_at] if consumed else []

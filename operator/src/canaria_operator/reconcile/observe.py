@@ -49,10 +49,12 @@ async def observe(kube: Kube, md: ModelDeployment, secrets: set[str]) -> Observe
         kube.list(PODS, ns, serving, cached=True),
     )
     objects: dict[tuple[str, str], Json] = {}
-    for (kind, _), items in zip(OWNED_KINDS, lists[:-1], strict=True):
+    for (kind, res), items in zip(OWNED_KINDS, lists[:-1], strict=True):
+        api_version = f"{res.group}/{res.version}" if res.group else res.version
         for item in items:
             if _owned_by(item, uid):
-                item.setdefault("kind", kind)
+                item.setdefault("kind", kind)  # list items carry neither
+                item.setdefault("apiVersion", api_version)
                 objects[(kind, item["metadata"]["name"])] = item
     pods: dict[str, list[Json]] = {}
     for pod in lists[-1]:

@@ -2,7 +2,7 @@
 Deployment, all named ``<md>-router`` (pure builders).
 
 The router watches the model's pods and its ModelDeployment, so its Role grants exactly
-get/list/watch on those two resources in the namespace, nothing else.
+list/watch on those two resources in the namespace, nothing else.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ __all__ = ["ROUTER_RULES", "build_router"]
 Json = dict[str, Any]
 
 ROUTER_RULES: list[Json] = [
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+    {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["list", "watch"]},
 ]
 _RESOURCES: Json = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 
