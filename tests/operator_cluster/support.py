@@ -32,8 +32,16 @@ def free_port() -> int:
 class OperatorProcess:
     """`canaria operator -n <ns>` as a subprocess; started, killed and restarted by tests."""
 
-    def __init__(self, cluster: HasEnv, namespace: str, log: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        cluster: HasEnv,
+        namespace: str,
+        log: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.cluster, self.namespace, self.log, self.extra = cluster, namespace, log, extra
+        self.extra_env = env or {}
         self.health_port, self.metrics_port = free_port(), free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -46,6 +54,8 @@ class OperatorProcess:
             "CANARIA_OPERATOR_PEERING_LIFETIME": "6",
             "CANARIA_OPERATOR_HEALTH_PORT": str(self.health_port),
             "CANARIA_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            "CANARIA_OPERATOR_ROUTER_REPLICAS": "1",
+            **self.extra_env,
         }
         argv = [sys.executable, "-m", "canaria_operator.cli", "operator", "-n", self.namespace]
         argv += ["--kubeconfig", env["KUBECONFIG"], *self.extra]

@@ -77,8 +77,12 @@ def error_response_parts(exc: BaseException) -> tuple[int, bytes]:
         return exc.status, error_body(exc.message)
     if isinstance(exc, orjson.JSONDecodeError):
         return 400, error_body(f"malformed JSON body: {exc}")
-    if type(exc).__name__ == "InvalidArgument" and type(exc).__module__.startswith("onnxruntime"):
-        return 400, error_body(f"the model rejected the input: {exc}")
+    if type(exc).__module__.startswith("onnxruntime"):
+        # Inputs reach onnxruntime only after they matched the graph's names, types and
+        # shapes: a failure now (any onnxruntime error, InvalidArgument included) is the
+        # model's, for input it declares it accepts. 500, so that error-rate analysis sees it.
+        log.error("the model failed on a valid input: %s", exc)
+        return 500, error_body(f"the model failed on this input: {exc}")
     log.error("unexpected error while serving a request", exc_info=exc)
     return 500, error_body(f"internal error: {type(exc).__name__}")
 
