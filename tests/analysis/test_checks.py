@@ -255,3 +255,25 @@ def test_config_from_crd() -> None:
     assert cfg.max_latency_ratio is None
     assert (cfg.max_prediction_psi, cfg.min_shadow_agreement) == (0.1, 0.99)
     assert cfg.custom[0].min == 1.0
+
+
+async def test_prediction_drift_needs_significance_at_small_samples() -> None:
+    # 20 canary predictions: PSI 0.18 over a 0.1 limit, but chance explains it (p 0.19)
+    canary = {"0": 11.0, "1": 4.0, "2": 5.0}
+    stable = {"0": 70.0, "1": 68.0, "2": 62.0}
+    small = DRIFT.model_copy(update={"min_requests": 20, "max_prediction_psi": 0.1})
+    vectors = {
+        q.prediction_classes_query(CANARY, W): canary,
+        q.prediction_classes_query(STABLE, W): stable,
+    }
+    r = await one(Answers(vectors=vectors), small)
+    assert r.value == pytest.approx(0.178, abs=1e-3)
+    assert r.verdict is Verdict.SUCCESSFUL, r.message
+    assert "within chance" in r.message
+    # the same shift with ten times the traffic is real
+    vectors = {
+        q.prediction_classes_query(CANARY, W): {k: v * 10 for k, v in canary.items()},
+        q.prediction_classes_query(STABLE, W): {k: v * 10 for k, v in stable.items()},
+    }
+    r = await one(Answers(vectors=vectors), small)
+    assert r.verdict is Verdict.FAILED, r.message

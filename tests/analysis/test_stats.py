@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from canaria_operator.analysis.stats import bucket_counts, normal_sf, psi, two_proportion_z
+from canaria_operator.analysis.stats import (
+    bucket_counts,
+    chi2_sf,
+    chi_square_homogeneity,
+    normal_sf,
+    psi,
+    two_proportion_z,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +91,32 @@ def test_bucket_counts_from_cumulative() -> None:
     cum = {"0.1": 2.0, "0.5": 5.0, "1": 5.0, "+Inf": 9.0}
     assert bucket_counts(cum) == {"0.1": 2.0, "0.5": 3.0, "1": 0.0, "+Inf": 4.0}
     assert sum(bucket_counts(cum).values()) == 9.0
+
+
+@pytest.mark.parametrize(
+    ("x", "df", "p"),
+    [(3.841, 1, 0.05), (5.991, 2, 0.05), (9.210, 2, 0.01), (18.307, 10, 0.05), (0.0, 3, 1.0)],
+)
+def test_chi2_sf_matches_tables(x: float, df: int, p: float) -> None:
+    assert chi2_sf(x, df) == pytest.approx(p, rel=0.08, abs=1e-3)
+
+
+def test_chi_square_homogeneity() -> None:
+    same = chi_square_homogeneity({"a": 50, "b": 50}, {"a": 100, "b": 100})
+    assert same == (0.0, pytest.approx(1.0))
+    stat, p = chi_square_homogeneity({"a": 30, "b": 10, "c": 10}, {"a": 60, "b": 75, "c": 65})
+    assert stat == pytest.approx(15.686, rel=1e-3)
+    assert p < 0.001
+    assert chi_square_homogeneity({"a": 5}, {"a": 9}) == (0.0, 1.0)  # one category
+
+
+@given(
+    st.lists(st.integers(1, 500), min_size=2, max_size=6),
+    st.integers(1, 20),
+)
+def test_chi_square_same_proportions_is_never_significant(counts: list[int], scale: int) -> None:
+    a = {str(i): float(c) for i, c in enumerate(counts)}
+    b = {k: v * scale for k, v in a.items()}
+    stat, p = chi_square_homogeneity(a, b)
+    assert stat == pytest.approx(0.0, abs=1e-9)
+    assert p > 0.99

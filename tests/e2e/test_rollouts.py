@@ -34,15 +34,17 @@ def _summary(stage: Stage, scenario: str, since: float) -> list[Record]:
         by[key] = by.get(key, 0) + 1
     failed = [r for r in recs if r.failed]
     print(
-        f"\n[{scenario}] {len(recs)} client requests; failed by the system: {len(failed)}; by (version|track, status): {dict(sorted(by.items(), key=str))}"
+        f"\n[{scenario}] {len(recs)} client requests; failed by the system: {len(failed)}; "
+        f"by (version|track, status): {dict(sorted(by.items(), key=str))}"
     )
     rounds: dict[str, str] = {}
     for snap in stage.watch.since(since):
         for a in snap.status.get("analysis") or []:
             if _ts(a["at"]) >= since - 1:
-                entry = f"{a['metric']}={a['verdict']}({a.get('value')}/{a.get('stableValue')},n={a.get('samples')})"
+                values = f"{a.get('value')}/{a.get('stableValue')},n={a.get('samples')}"
+                entry = f"{a['metric']}={a['verdict']}({values})"
                 rounds.setdefault(a["at"], "")
-                if entry.split("=")[0] + "=" not in rounds[a["at"]]:
+                if entry.split("=", maxsplit=1)[0] + "=" not in rounds[a["at"]]:
                     rounds[a["at"]] += " " + entry
     for at, text in sorted(rounds.items()):
         print(f"[{scenario}] round {at}:{text}")
@@ -244,5 +246,6 @@ def test_7_canary_with_wrong_sha256_never_serves_and_is_rolled_back(stage: Stage
     assert _weights_seen(stage, t0) == [0]
     took = _rolled_back_at(stage, t0) - t0
     print(
-        f"[7 wrong sha256] rolled back {took:.0f} s after the apply (progressDeadline 45 s): {rollout['message'][:160]}"
+        f"[7 wrong sha256] rolled back {took:.0f} s after the apply (progressDeadline 45 s): "
+        f"{rollout['message'][:160]}"
     )

@@ -17,7 +17,12 @@ from canaria_operator.analysis import queries as q
 from canaria_operator.analysis.config import AnalysisConfig, CustomMetric
 from canaria_operator.analysis.provider import MetricsProvider, ProviderUnavailable, QueryError
 from canaria_operator.analysis.result import CheckResult, Verdict
-from canaria_operator.analysis.stats import bucket_counts, psi, two_proportion_z
+from canaria_operator.analysis.stats import (
+    bucket_counts,
+    chi_square_homogeneity,
+    psi,
+    two_proportion_z,
+)
 
 __all__ = [
     "ERROR_RATE",
@@ -206,9 +211,21 @@ class _Round:
         if rows_s < self.cfg.min_requests or dist_s is None or dist_c is None:
             return self.too_few(PREDICTION_DRIFT, rows_s, "stable predictions")
         value = psi(dist_s, dist_c)
-        message = f"PSI {value:.3f} of canary vs stable {kind} (limit {limit})"
+        _, p_value = chi_square_homogeneity(dist_c, dist_s)
+        alpha = self.cfg.prediction_drift_alpha
+        significant = alpha is None or p_value < alpha
+        message = (
+            f"PSI {value:.3f} of canary vs stable {kind} (limit {limit}); "
+            f"chi-square p={p_value:.2g}"
+            + ("" if significant else f" (not significant at {alpha}: within chance)")
+        )
         return self.judge(
-            PREDICTION_DRIFT, value, limit, failed=value > limit, message=message, samples=rows_c
+            PREDICTION_DRIFT,
+            value,
+            limit,
+            failed=value > limit and significant,
+            message=message,
+            samples=rows_c,
         )
 
     async def shadow_agreement(self) -> CheckResult:

@@ -51,6 +51,9 @@ class AnalysisConfig(_Frozen):
     latency_min_delta: float = Field(default=0.005, ge=0)
     # PSI between canary and stable prediction distributions (class counts or buckets).
     max_prediction_psi: float | None = Field(default=0.2, gt=0)
+    # ...and only if a chi-square test says the counts differ beyond chance at this level
+    # (small windows make PSI noisy). None: PSI alone decides.
+    prediction_drift_alpha: float | None = Field(default=0.01, gt=0, lt=1)
     # Share of mirrored requests whose canary prediction agrees with stable (shadow/preview).
     min_shadow_agreement: float | None = Field(default=0.9, ge=0, le=1)
     # Max input-drift PSI (any feature) of the canary's recent inputs vs training reference.

@@ -10,6 +10,10 @@ effect size so that huge traffic does not make a 0.01 % difference "significant"
 Prediction drift: the Population Stability Index between two distributions of counts (classes
 or histogram buckets): PSI = sum((a_i - e_i) * ln(a_i / e_i)) over proportions, with a small
 epsilon for empty bins. Rule of thumb: < 0.1 same, 0.1-0.25 moderate shift, > 0.25 major.
+PSI from small samples is noisy (about (k-1)(1/n_a + 1/n_b) from chance alone), so a drift
+verdict also asks ``chi_square_homogeneity``: are the two count vectors from different
+distributions beyond chance? (p-value by the Wilson-Hilferty normal approximation of the
+chi-square distribution: good to a few percent in the tail, no SciPy.)
 """
 
 from __future__ import annotations
@@ -80,3 +84,32 @@ def bucket_counts(cumulative: Mapping[str, float]) -> dict[str, float]:
         out[le] = max(value - prev, 0.0)  # counter resets inside the window can go negative
         prev = max(value, prev)
     return out
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """P(X > x) for X ~ chi-square(df), Wilson-Hilferty approximation."""
+    if df <= 0:
+        raise ValueError("degrees of freedom must be positive")
+    if x <= 0:
+        return 1.0
+    k = float(df)
+    z = ((x / k) ** (1.0 / 3.0) - (1.0 - 2.0 / (9.0 * k))) / math.sqrt(2.0 / (9.0 * k))
+    return normal_sf(z)
+
+
+def chi_square_homogeneity(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[float, float]:
+    """(statistic, p-value) of the chi-square test that two count vectors (same categories)
+    come from one distribution. Categories empty in both are ignored; one category: p = 1."""
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k, 0.0) + b.get(k, 0.0) > 0]
+    na = sum(max(a.get(k, 0.0), 0.0) for k in keys)
+    nb = sum(max(b.get(k, 0.0), 0.0) for k in keys)
+    if len(keys) < 2 or na <= 0 or nb <= 0:
+        return 0.0, 1.0
+    total = na + nb
+    stat = 0.0
+    for k in keys:
+        col = max(a.get(k, 0.0), 0.0) + max(b.get(k, 0.0), 0.0)
+        for n, observed in ((na, a.get(k, 0.0)), (nb, b.get(k, 0.0))):
+            expected = n * col / total
+            stat += (max(observed, 0.0) - expected) ** 2 / expected
+    return stat, chi2_sf(stat, len(keys) - 1)

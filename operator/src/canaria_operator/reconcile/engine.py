@@ -129,26 +129,30 @@ def engine_plan(
     ]
     if bad_action is not None:
         events.append(bad_action)
-    history = status.history + tuple(
-        HistoryEntry(
-            version=a.version,
-            result=a.result,
-            reason=a.reason,
-            started_at=a.started_at,
-            finished_at=a.finished_at,
+    history = (
+        status.history
+        + tuple(
+            HistoryEntry(
+                version=a.version,
+                result=a.result,
+                reason=a.reason,
+                started_at=a.started_at,
+                finished_at=a.finished_at,
+            )
+            for a in decision.actions
+            if isinstance(a, RecordHistory)
         )
-        for a in decision.actions
-        if isinstance(a, RecordHistory)
-    ) + tuple(
-        HistoryEntry(
-            version=a.version,
-            result="Replaced",
-            reason=f"{R.REPLACED}: {state.stable_version} replaced by {a.version}",
-            started_at=now,
-            finished_at=now,
+        + tuple(
+            HistoryEntry(
+                version=a.version,
+                result="Replaced",
+                reason=f"{R.REPLACED}: {state.stable_version} replaced by {a.version}",
+                started_at=now,
+                finished_at=now,
+            )
+            for a in decision.actions
+            if isinstance(a, ReplaceStable)
         )
-        for a in decision.actions
-        if isinstance(a, ReplaceStable)
     )
     consumed = new.last_analysis_at is not None and new.last_analysis_at != state.last_analysis_at
     latest = [r for r in analysis if r.at == new.last_analysis_at] if consumed else []
