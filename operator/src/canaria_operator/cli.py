@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "canaria_operator.cli_fetch",
     "canaria_operator.router.cli",
     "canaria_operator.rollout.cli",
+    "canaria_operator.demo.cli",
 )
 
 
