@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps dev-cluster lint test test-fast demo bench clean
+.PHONY: setup system-deps dev-cluster lint test test-fast demo serve-example bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,11 +34,12 @@ test: setup dev-cluster lint
 test-fast: setup
 	CANARIA_SKIP_CLUSTER=1 pytest -m "not cluster"
 
-# Until `canaria demo` (the full rollout demo) lands: serve the bundled example model.
-demo: setup
-	@echo "serving examples/models/iris-v1.onnx on http://127.0.0.1:8080 (Ctrl-C stops); try:"
-	@echo "  curl -s localhost:8080/predict -H 'content-type: application/json' \\"
-	@echo "    -d '{\"features\": [5.1, 3.5, 1.4, 0.2]}'"
+# The main job: dev cluster, operator, v1 -> good v2 promoted -> bad v3 rolled back, live.
+demo: setup system-deps
+	canaria demo
+
+# Just the model server on the bundled example model (no cluster).
+serve-example: setup
 	canaria serve examples/models/iris-v1.onnx --host 127.0.0.1 --port 8080
 
 bench: setup
