@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from canaria_serving.contract import OPERATOR_METRICS_PORT
 from tests.cluster.kube import attempt, is_ready, kubectl_json, new_namespace, run, wait_for
 from tests.e2e.load import LoadGenerator
 from tests.e2e.models import Model, iris_rows, make_models
@@ -83,6 +84,7 @@ class StatusWatch:
 
 @dataclass
 class Stage:
+    started: float
     cluster: Any
     namespace: str
     models: dict[str, Model]
@@ -130,6 +132,14 @@ class Stage:
             raise
 
 
+def operator_process(cluster: Any, namespace: str, log: Path) -> OperatorProcess:
+    """The operator on the metrics port the dev cluster's Prometheus scrapes (8000), so the
+    dashboard's operator panels have data; fails loudly if the port is taken."""
+    op = OperatorProcess(cluster, namespace, log)
+    op.metrics_port = OPERATOR_METRICS_PORT
+    return op
+
+
 def _router_url(cluster: Any, namespace: str) -> str | None:
     pods = kubectl_json(
         cluster,
@@ -151,13 +161,12 @@ def stage(dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     peering(dev_cluster, ns)
     tmp = tmp_path_factory.mktemp("e2e")
     models = make_models(tmp)
-    op = OperatorProcess(dev_cluster, ns, tmp / "operator.log").start()
+    op = operator_process(dev_cluster, ns, tmp / "operator.log").start()
     watch = StatusWatch(dev_cluster, ns).start()
     load: LoadGenerator | None = None
     try:
-        st = Stage(
-            dev_cluster, ns, models, op, LoadGenerator("http://unused", iris_rows()), watch, tmp
-        )
+        idle = LoadGenerator("http://unused", iris_rows())
+        st = Stage(time.time(), dev_cluster, ns, models, op, idle, watch, tmp)
         st.apply("1", "1")
         st.wait("v1 Ready", lambda s: s.get("phase") == "Ready", timeout=120)
         url = wait_for("a Ready router pod", lambda: _router_url(dev_cluster, ns), timeout=60)

@@ -12,12 +12,14 @@ import time
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 
+from tests.chart.support import dashboard_targets, documents, fill, rule_exprs, template
 from tests.cluster.kube import kubectl_json, wait_for
-from tests.e2e.conftest import INTERVAL, NAME, Stage
+from tests.e2e.conftest import INTERVAL, NAME, Stage, operator_process
 from tests.e2e.load import Record
-from tests.operator_cluster.support import OperatorProcess, events
+from tests.operator_cluster.support import events
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -171,7 +173,7 @@ def test_5_operator_killed_mid_rollout_finishes_once(stage: Stage) -> None:
     )
     stage.operator.kill()
     time.sleep(INTERVAL / 2)
-    stage.operator = OperatorProcess(
+    stage.operator = operator_process(
         stage.cluster, stage.namespace, stage.tmp / "operator-2.log"
     ).start()
     md = stage.wait("v7 promoted by the restarted operator", _promoted("7"))
@@ -249,3 +251,33 @@ def test_7_canary_with_wrong_sha256_never_serves_and_is_rolled_back(stage: Stage
         f"[7 wrong sha256] rolled back {took:.0f} s after the apply (progressDeadline 45 s): "
         f"{rollout['message'][:160]}"
     )
+
+
+def _query_range(url: str, expr: str, start: float, end: float) -> list[Any]:
+    resp = httpx.get(
+        f"{url}/api/v1/query_range",
+        params={"query": expr, "start": start, "end": end, "step": 5},
+        timeout=30,
+    )
+    body = resp.json()
+    assert resp.status_code == 200, f"{expr}: {body}"
+    assert body["status"] == "success", f"{expr}: {body}"
+    result: list[Any] = body["data"]["result"]
+    return result
+
+
+def test_8_every_dashboard_panel_has_data_and_every_alert_evaluates(stage: Stage) -> None:
+    """Issue #6: every panel's queries, over the rollouts above, return data (at least one
+    target per panel: the classifier has no regressor histogram); every alert evaluates."""
+    url, end = stage.cluster.prometheus_url, time.time()
+    variables = {"namespace": stage.namespace, "name": NAME, "model": NAME}
+    panels: dict[str, int] = {}
+    for title, expr in dashboard_targets():
+        series = _query_range(url, fill(expr, variables), stage.started, end)
+        panels[title] = panels.get(title, 0) + bool(series)
+    empty = [title for title, n in panels.items() if not n]
+    assert not empty, f"panels without data over the rollouts: {empty}"
+    rules = rule_exprs(documents(template(stage.cluster, "prometheusRule.enabled=true")))
+    for expr in rules.values():
+        _query_range(url, expr, stage.started, end)  # evaluates, firing or not
+    print(f"[8 dashboard] {len(panels)} panels with data, {len(rules)} alert rules evaluated")

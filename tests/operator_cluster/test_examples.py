@@ -81,14 +81,15 @@ def test_every_example_is_served(
             assert routers == []
         if router == "GatewayAPI":
             ref = doc["spec"]["rollout"]["traffic"]["httpRouteRef"]["name"]
-
-            def weights() -> Any:
-                route = get(crds, namespace, "httproute", ref)
-                refs = (route or {}).get("spec", {}).get("rules", [{}])[0].get("backendRefs")
-                return [(r["name"], r.get("weight")) for r in refs or []]
-
+            want = [(f"{name}-stable", 100)]
             wait_for(
                 f"HTTPRoute {ref} weighted",
-                lambda: weights() == [(f"{name}-stable", 100)],
+                lambda ref=ref, want=want: _weights(crds, namespace, ref) == want,
                 timeout=20,
             )
+
+
+def _weights(cluster: Any, namespace: str, route_name: str) -> list[tuple[str, Any]]:
+    route = get(cluster, namespace, "httproute", route_name)
+    refs = (route or {}).get("spec", {}).get("rules", [{}])[0].get("backendRefs")
+    return [(r["name"], r.get("weight")) for r in refs or []]
