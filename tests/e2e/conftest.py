@@ -164,9 +164,9 @@ def stage(dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     op = operator_process(dev_cluster, ns, tmp / "operator.log").start()
     watch = StatusWatch(dev_cluster, ns).start()
     load: LoadGenerator | None = None
+    idle = LoadGenerator("http://unused", iris_rows())
+    st = Stage(time.time(), dev_cluster, ns, models, op, idle, watch, tmp)
     try:
-        idle = LoadGenerator("http://unused", iris_rows())
-        st = Stage(time.time(), dev_cluster, ns, models, op, idle, watch, tmp)
         st.apply("1", "1")
         st.wait("v1 Ready", lambda s: s.get("phase") == "Ready", timeout=120)
         url = wait_for("a Ready router pod", lambda: _router_url(dev_cluster, ns), timeout=60)
@@ -179,4 +179,5 @@ def stage(dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             load.stop()
         watch.stop()
         op.stop()
+        st.operator.stop()  # the one a test restarted, if any
         attempt(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")
