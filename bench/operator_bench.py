@@ -60,13 +60,17 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+ROUTER = {"mode": "Builtin"}
+
+
 def _md(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "canaria.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name},
         "spec": {
-            "model": {"uri": f"https://models.local/{name}.onnx", "version": "v1", "sha256": SHA}
+            "model": {"uri": f"https://models.local/{name}.onnx", "version": "v1", "sha256": SHA},
+            "rollout": {"traffic": {"router": ROUTER["mode"]}},
         },
     }
 
@@ -167,7 +171,7 @@ async def latency(kube: Kube, ns: str, samples: int) -> dict[str, dict[str, floa
         await kube.create(MODELDEPLOYMENTS, ns, _md(name))
 
         async def deployed(name: str = name) -> bool:
-            return await kube.get(DEPLOYMENTS, ns, f"{name}-stable") is not None
+            return await kube.get(DEPLOYMENTS, ns, f"{name}-v1") is not None
 
         await _until(deployed, 30)
         results["operator"].append(time.perf_counter() - t0)
@@ -224,7 +228,14 @@ async def main() -> int:
     ap.add_argument("--latency-samples", type=int, default=30)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--keep", action="store_true", help="keep the namespace afterwards")
+    ap.add_argument(
+        "--router",
+        choices=("Builtin", "Replicas"),
+        default="Builtin",
+        help="traffic mode of the ModelDeployments (Builtin: each one also gets a router)",
+    )
     args = ap.parse_args()
+    ROUTER["mode"] = args.router
 
     kube = await Kube.connect(os.environ.get("KUBECONFIG"))
     ns = f"bench-{uuid.uuid4().hex[:6]}"
