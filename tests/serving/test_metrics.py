@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
 
+import httpx
 import numpy as np
 import pytest
 
 from canaria_serving import contract as c
-from tests.serving.conftest import Served
+from tests.serving.conftest import Served, start_server, stop_server
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$")
 
@@ -142,3 +144,15 @@ def test_promtool_accepts_the_metrics(fixture: str, request: pytest.FixtureReque
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_input_drift_is_nan_until_the_window_has_enough_rows(classifier: Served) -> None:
+    """Before ``min rows`` inputs, drift is not measured: NaN (no data), never 0 (no drift)."""
+    url, proc = start_server(classifier.path, "--name", "fresh")
+    try:
+        samples = parse(httpx.get(f"{url}{c.PATH_METRICS}", timeout=10).text)
+        drift = [v for n, _, v in samples if n == c.M_INPUT_DRIFT]
+        assert drift, "the drift series must exist from the start"
+        assert all(math.isnan(v) for v in drift), drift
+    finally:
+        stop_server(proc)
