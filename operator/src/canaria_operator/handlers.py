@@ -33,6 +33,7 @@ __all__ = ["FINALIZER", "build_registry"]
 
 log = logging.getLogger(__name__)
 FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
+OWNED_DEBOUNCE = 0.5  # seconds
 _OWNED = {contract.LABEL_MANAGED_BY: MANAGED_BY, contract.LABEL_COMPONENT: COMPONENT_SERVING}
 
 
@@ -124,10 +125,9 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         if not owner or not namespace:
             return
         reconciler: Reconciler = kwargs["memo"].reconciler
-        try:
-            await reconciler.reconcile(namespace, owner)
-        except ReconcileError as exc:  # event handlers are not retried by kopf: schedule it
-            reconciler.schedule(namespace, owner, exc.delay)
+        # A Deployment's status changes several times while its pods start: one reconcile a
+        # moment later sees them all (and a failing reconcile reschedules itself).
+        reconciler.soon(namespace, owner, OWNED_DEBOUNCE)
 
     kopf.on.event(
         "apps", "v1", "deployments", id="owned-deployment", labels=_OWNED, registry=registry

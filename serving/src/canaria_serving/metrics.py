@@ -196,8 +196,8 @@ class ServingMetrics:
             multiprocess_mode="livemostrecent",
         )
         self.drift = [drift.labels(*ids, f) for f in features[: c.MAX_FEATURE_LABELS]]
-        for child in self.drift:
-            child.set(float("nan"))  # not measured yet (too few rows): not "no drift"
+        for feature_gauge in self.drift:
+            feature_gauge.set(float("nan"))  # not measured yet (too few rows): not "no drift"
         self.input_rows = BufferedCounter(
             Counter(
                 c.M_INPUT_ROWS,

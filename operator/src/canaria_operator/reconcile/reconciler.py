@@ -129,6 +129,15 @@ class Reconciler:
         loop = asyncio.get_running_loop()
         self._timers[key] = loop.call_later(max(delay, 0.0), self._fire, namespace, name)
 
+    def soon(self, namespace: str, name: str, delay: float) -> None:
+        """Reconcile within ``delay`` seconds: keeps an earlier schedule, so a burst of
+        triggers coalesces into one reconcile and a steady stream cannot postpone it."""
+        key = (namespace, name)
+        old = self._timers.get(key)
+        if old is not None and old.when() <= asyncio.get_running_loop().time() + delay:
+            return
+        self.schedule(namespace, name, delay)
+
     def _fire(self, namespace: str, name: str) -> None:
         self._timers.pop((namespace, name), None)
         task: asyncio.Task[object] = asyncio.ensure_future(self._background(namespace, name))
