@@ -120,6 +120,11 @@ def _controller_manager(lay: Layout) -> Proc:
         f"--cluster-signing-cert-file={p.ca_crt}",
         f"--cluster-signing-key-file={p.ca_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # The default client limit (20 QPS, burst 30) makes the Deployment and ReplicaSet
+        # controllers the bottleneck of any test with hundreds of Deployments (each needs
+        # about six writes); production control planes are usually tuned well above it.
+        "--kube-api-qps=100",
+        "--kube-api-burst=200",
     ]
     return Proc("kube-controller-manager", argv, lay.log("kube-controller-manager"))
 

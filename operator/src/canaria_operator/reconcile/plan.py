@@ -28,7 +28,12 @@ from canaria_operator.reconcile.seam import RolloutPlan, TrackHealth
 from canaria_operator.rollout.model import Phase
 from canaria_operator.settings import OperatorSettings
 from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact
-from canaria_operator.workloads.names import COMPONENT_SERVING, deployment_name, router_labels
+from canaria_operator.workloads.names import (
+    COMPONENT_ROUTER,
+    COMPONENT_SERVING,
+    deployment_name,
+    router_labels,
+)
 from canaria_operator.workloads.objects import build_version, model_service, track_service
 from canaria_operator.workloads.router import build_router
 from canaria_serving import contract
@@ -158,16 +163,27 @@ def plan_writes(
     for key, have in observed.objects.items():
         if key not in desired and key not in keep:
             writes.append(Write("delete", have))
-    # Router RBAC before its Deployment; Services and HPAs after Deployments; deletes last.
+    # The model's own Deployments first (what a new version waits for), then Services and
+    # HPAs, then the router: its RBAC before its Deployment; deletes last.
     order = {
-        "ServiceAccount": 0,
-        "Role": 1,
-        "RoleBinding": 2,
-        "Deployment": 3,
-        "Service": 4,
-        "HorizontalPodAutoscaler": 5,
+        "Deployment": 0,
+        "Service": 1,
+        "HorizontalPodAutoscaler": 2,
+        "ServiceAccount": 3,
+        "Role": 4,
+        "RoleBinding": 5,
     }
-    return sorted(writes, key=lambda w: (w.op == "delete", order.get(w.obj["kind"], 9)))
+
+    def rank(w: Write) -> tuple[bool, int]:
+        labels = w.obj["metadata"].get("labels") or {}
+        if (
+            w.obj["kind"] == "Deployment"
+            and labels.get(contract.LABEL_COMPONENT) == COMPONENT_ROUTER
+        ):
+            return (w.op == "delete", 6)
+        return (w.op == "delete", order.get(w.obj["kind"], 9))
+
+    return sorted(writes, key=rank)
 
 
 def _track_status(
