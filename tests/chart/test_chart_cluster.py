@@ -284,7 +284,7 @@ def _md(release: Release, name: str, model: Path, version: str) -> None:
         "metadata": {"name": name, "namespace": release.namespace},
         "spec": {
             "model": {"uri": f"file://{model}", "version": version},
-            "rollout": {"strategy": "Immediate"},
+            "rollout": {"strategy": "Canary", "analysisInterval": "10s"},
         },
     }
     run(release.cluster, "kubectl", "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
@@ -302,15 +302,37 @@ def _phase(release: Release, name: str, phase: str, version: str) -> Any:
 
 @pytest.fixture(scope="module")
 def served(release: Release) -> tuple[Release, str]:
-    """A ModelDeployment served and rolled out (v1 -> v2) by the chart's operator."""
+    """A ModelDeployment served and rolled out (v1 -> v2 canary -> promoted) by the chart's
+    operator, under the chart's ServiceAccount: its RBAC is enough for a whole rollout."""
     v1, v2 = release.model_dir / "v1.onnx", release.model_dir / "v2.onnx"
     _tiny_model(v1)
     _tiny_model(v2)
     _md(release, "adder", v1, "1")
     wait_for("v1 Ready", _phase(release, "adder", "Ready", "1"), timeout=120)
     _md(release, "adder", v2, "2")
-    md = wait_for("v2 Ready", _phase(release, "adder", "Ready", "2"), timeout=120)
+
+    def at_first_step() -> bool:
+        md = kubectl_json(release.cluster, "get", "md", "adder", "-n", release.namespace)
+        status = md.get("status") or {}
+        return (status.get("canary") or {}).get("version") == "2" and status.get("currentStep") == 0
+
+    # no client traffic here, so analysis stays Inconclusive: promote by hand (the annotation
+    # the operator consumes and clears), as `canaria promote` does
+    wait_for("v2 canary at its first step", at_first_step, timeout=120)
+    run(
+        release.cluster,
+        "kubectl",
+        "annotate",
+        "md",
+        "adder",
+        "-n",
+        release.namespace,
+        "canaria.dev/action=promote",
+    )
+    md = wait_for("v2 promoted and Ready", _phase(release, "adder", "Ready", "2"), timeout=120)
     assert md["status"]["history"][-1]["version"] == "2"
+    assert md["status"]["history"][-1]["result"] == "Promoted"
+    assert "canaria.dev/action" not in (md["metadata"].get("annotations") or {})
     return release, "adder"
 
 
