@@ -23,25 +23,10 @@ def register(subparsers: Any) -> None:
         "--timeline", type=Path, default=Path("canaria-demo-timeline.png"), help="PNG path"
     )
     p.add_argument("--namespace", default="canaria-demo")
-    p.add_argument("--kind", action="store_true", help="use a kind cluster (needs Docker)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.kind:
-        import shutil
-
-        if shutil.which("docker") is None:
-            print(
-                "canaria demo --kind: no `docker` on PATH; run without --kind to use the "
-                "dev cluster (no Docker needed)"
-            )
-            return 2
-        print(
-            "canaria demo --kind: see README 'kind quickstart' (the demo drives the dev "
-            "cluster; with Docker, follow the kind steps there)"
-        )
-        return 2
     from canaria_operator.demo.run import DemoOptions, run_demo
 
     opts = DemoOptions(
