@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from canaria_operator import conditions as C
 from canaria_operator.api.model import InvalidObject, ModelDeployment
 from canaria_operator.events import transition_events
-from canaria_operator.kube import HTTPROUTES, MODELDEPLOYMENTS, Kube, KubeError, resource_for
+from canaria_operator.kube import MODELDEPLOYMENTS, Kube, KubeError, resource_for
 from canaria_operator.metrics import OperatorMetrics
 from canaria_operator.reconcile.analyze import AnalysisRunner
 from canaria_operator.reconcile.emit import emit_events
@@ -38,9 +38,9 @@ from canaria_operator.reconcile.plan import (
     plan_writes,
     problems_from_pods,
 )
+from canaria_operator.reconcile.route import sync_route
 from canaria_operator.reconcile.seam import RolloutPlan, RolloutPlanner, TrackHealth
 from canaria_operator.settings import OperatorSettings
-from canaria_operator.workloads.httproute import weighted_rules
 from canaria_operator.workloads.names import ANNOTATION_TEMPLATE_HASH, deployment_name
 from canaria_serving import contract
 
@@ -216,7 +216,7 @@ class Reconciler:
         applies = [w for w in writes if w.op == "apply"]
         applied, transient = await self._apply(applies, problems)
         if md.spec.rollout.traffic.router == "GatewayAPI":
-            transient = await self._route(md, plan, problems) or transient
+            transient = await sync_route(self.kube, md, plan, problems) or transient
         deleted, transient_del = await self._apply(
             [w for w in writes if w.op == "delete"], problems
         )
@@ -267,48 +267,6 @@ class Reconciler:
         except KubeError as exc:
             raise ReconcileError(f"clear action: {exc}", delay=self.settings.retry_delay) from exc
         self.metrics.writes.labels("annotation").inc()
-
-    async def _route(
-        self, md: ModelDeployment, plan: RolloutPlan, problems: list[Problem]
-    ) -> str | None:
-        """Write the weights into the referenced HTTPRoute; a transient error or None."""
-        ref = md.spec.rollout.traffic.http_route_ref
-        if ref is None:
-            problems.append(
-                Problem(C.R_ROUTE_INVALID, "spec.rollout.traffic.httpRouteRef: required")
-            )
-            return None
-        ns = ref.namespace or md.namespace
-        try:
-            route = await self.kube.get(HTTPROUTES, ns, ref.name)
-        except KubeError as exc:
-            if exc.permanent:
-                problems.append(Problem(C.R_ROUTE_INVALID, f"HTTPRoute {ns}/{ref.name}: {exc}"))
-                return None
-            return f"get HTTPRoute {ns}/{ref.name}: {exc.message}"
-        if route is None:
-            msg = f"HTTPRoute {ns}/{ref.name} not found (spec.rollout.traffic.httpRouteRef)"
-            problems.append(Problem(C.R_ROUTE_NOT_FOUND, msg))
-            return None
-        rules = weighted_rules(
-            route, md.name, canary_weight=plan.canary_weight, canary=plan.canary is not None
-        )
-        if rules is None:
-            stable = f"{md.name}-{contract.TRACK_STABLE}"
-            msg = f"HTTPRoute {ns}/{ref.name}: no rule has a backendRef to Service {stable}"
-            problems.append(Problem(C.R_ROUTE_INVALID, msg))
-            return None
-        if rules == (route.get("spec") or {}).get("rules"):
-            return None
-        try:
-            await self.kube.patch(HTTPROUTES, ns, ref.name, {"spec": {"rules": rules}})
-        except KubeError as exc:
-            if exc.permanent:
-                problems.append(Problem(C.R_ROUTE_INVALID, f"HTTPRoute {ns}/{ref.name}: {exc}"))
-                return None
-            return f"patch HTTPRoute {ns}/{ref.name}: {exc.message}"
-        self.metrics.writes.labels("route").inc()
-        return None
 
     def _health(self, md: ModelDeployment, observed: Observed) -> dict[str, TrackHealth]:
         """Health of every version that has a Deployment."""
