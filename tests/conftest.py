@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from canaria_operator.devcluster.cluster import DevCluster
+    from canaria_devtools.devcluster.cluster import DevCluster
 
 SKIP_ENV = "CANARIA_SKIP_CLUSTER"
 KEEP_ENV = "CANARIA_KEEP_CLUSTER"  # =1: leave a cluster this session brought up running
@@ -40,7 +40,7 @@ def dev_cluster() -> Iterator[DevCluster]:
     """The running dev cluster: ``.kubeconfig`` (Path), ``.prometheus_url`` (str), ``.env()``."""
     if _skipping():
         pytest.skip(SKIP_REASON)
-    from canaria_operator.devcluster.cluster import down, load, up
+    from canaria_devtools.devcluster.cluster import down, load, up
 
     existed = load() is not None
     cluster = up()  # reuses (and repairs) a running cluster; builds binaries if missing

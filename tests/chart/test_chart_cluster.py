@@ -45,7 +45,7 @@ def monitoring(dev_cluster: Any) -> Any:
     """The CRDs rendered objects need: the chart's own (helm installs its crds/ before the
     templates; `helm template` leaves them out) and the Prometheus Operator's (PodMonitor,
     ServiceMonitor, PrometheusRule) and the Gateway API's, installed and Established."""
-    from canaria_operator.devcluster.gatewayapi import crd_files
+    from canaria_devtools.devcluster.gatewayapi import crd_files
 
     paths = [*sorted((CHART / "crds").glob("*.yaml")), *monitoring_crds(), *crd_files()]
     for path in paths:

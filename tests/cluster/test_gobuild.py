@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from canaria_operator.devcluster import gobuild
-from canaria_operator.devcluster.versions import COMPONENTS, ETCD, KUBERNETES, component
+from canaria_devtools.devcluster import gobuild
+from canaria_devtools.devcluster.versions import COMPONENTS, ETCD, KUBERNETES, component
 
 
 def test_missing_go_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from canaria_operator.devcluster.cluster import down, up
-from canaria_operator.devcluster.paths import ENV_STATE_DIR
-from canaria_operator.devcluster.supervisor import alive
+from canaria_devtools.devcluster.cluster import down, up
+from canaria_devtools.devcluster.paths import ENV_STATE_DIR
+from canaria_devtools.devcluster.supervisor import alive
 
 from .kube import wait_for
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from canaria_operator.devcluster.podrule import ANNOTATION_RUN, KWOK_QUERY, is_runner_pod
-from canaria_operator.devcluster.podspec import (
+from canaria_devtools.devcluster.podrule import ANNOTATION_RUN, KWOK_QUERY, is_runner_pod
+from canaria_devtools.devcluster.podspec import (
     PlanContext,
     plan_container,
     plan_pod,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canaria_operator.devcluster.podstatus import ContainerState, PodState
+from canaria_devtools.devcluster.podstatus import ContainerState, PodState
 
 
 def test_crash_loop_is_visible_in_container_status() -> None:

@@ -1,5 +1,5 @@
 """The load generator lives with the demo (``canaria demo`` uses it too)."""
 
-from canaria_operator.demo.traffic import LoadGenerator, Record
+from canaria_devtools.demo.traffic import LoadGenerator, Record
 
 __all__ = ["LoadGenerator", "Record"]

@@ -109,7 +109,7 @@ def install_crds(cluster: HasEnv) -> None:
 
 def install_gateway_crds(cluster: HasEnv) -> None:
     """The Gateway API CRDs (standard channel, from the Go module proxy): no controller."""
-    from canaria_operator.devcluster.gatewayapi import crd_files
+    from canaria_devtools.devcluster.gatewayapi import crd_files
 
     for path in crd_files():
         run(cluster, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(path))

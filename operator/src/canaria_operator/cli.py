@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -16,12 +17,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     # Add one line per area; each module owns its subcommands.
     "canaria_serving.cli_serve",
     "canaria_serving.packaging.cli",
-    "canaria_operator.devcluster.cli",
     "canaria_operator.cli_operator",
     "canaria_operator.cli_fetch",
     "canaria_operator.router.cli",
     "canaria_operator.rollout.cli",
-    "canaria_operator.demo.cli",
+)
+# Developer tools (`canaria dev-cluster`, `canaria demo`): registered when installed.
+OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (
+    "canaria_devtools.devcluster.cli",
+    "canaria_devtools.demo.cli",
 )
 
 
@@ -33,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for name in OPTIONAL_COMMAND_MODULES:
+        if importlib.util.find_spec(name.split(".")[0]) is not None:
+            importlib.import_module(name).register(sub)
     return parser
 
 

@@ -1,6 +1,6 @@
 """The local pod runner: runs the Canaria pods of the dev cluster as real local processes.
 
-``python -m canaria_operator.devcluster.runner --kubeconfig K --work-dir D --canaria C``
+``python -m canaria_devtools.devcluster.runner --kubeconfig K --work-dir D --canaria C``
 (started by ``canaria dev-cluster up``). It watches all pods; for each pod selected by
 :mod:`.podrule` that kwok has given an IP, it runs the init containers in order, then the
 containers (see :mod:`.podspec` for how a container becomes a process and

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from canaria_operator.demo.run import DemoOptions, run_demo
+    from canaria_devtools.demo.run import DemoOptions, run_demo
 
     opts = DemoOptions(
         namespace=args.namespace, keep=args.keep, live=not args.no_live, out=args.timeline

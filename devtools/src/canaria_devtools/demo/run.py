@@ -25,17 +25,17 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from canaria_operator.demo.models import DemoModel, iris_rows, make_demo_models
-from canaria_operator.demo.timeline import Sample, write_timeline
-from canaria_operator.demo.traffic import LoadGenerator
-from canaria_operator.demo.view import render
-from canaria_operator.devcluster import gobuild
-from canaria_operator.devcluster.cluster import DevCluster, down, load, up
-from canaria_operator.devcluster.versions import Component
+from canaria_devtools.demo.models import DemoModel, iris_rows, make_demo_models
+from canaria_devtools.demo.timeline import Sample, write_timeline
+from canaria_devtools.demo.traffic import LoadGenerator
+from canaria_devtools.demo.view import render
+from canaria_devtools.devcluster import gobuild
+from canaria_devtools.devcluster.cluster import DevCluster, down, load, up
+from canaria_devtools.devcluster.versions import Component
 
 __all__ = ["DemoOptions", "run_demo"]
 
-REPO_CRD = Path(__file__).resolve().parents[4] / "crds"
+PACKAGED_CRDS = Path(__file__).resolve().parents[1] / "crds"
 NAME = "iris"
 Status = dict[str, Any]
 
@@ -73,8 +73,13 @@ class _BuildBar(gobuild.Progress):
 
 
 def _crds() -> list[Path]:
-    here = REPO_CRD if REPO_CRD.is_dir() else Path.cwd() / "crds"
-    return [here / "modeldeployment.yaml", here / "kopf-peering.yaml"]
+    """The CRDs from the installed package (the wheel carries them), else the source checkout
+    this module lives in (an editable install)."""
+    names = ("modeldeployment.yaml", "kopf-peering.yaml")
+    for folder in (PACKAGED_CRDS, Path(__file__).resolve().parents[4] / "crds"):
+        if all((folder / n).is_file() for n in names):
+            return [folder / n for n in names]
+    raise RuntimeError(f"the CRD files are neither in {PACKAGED_CRDS} nor in a source checkout")
 
 
 def _kubectl(cluster: DevCluster, *args: str, stdin: str | None = None) -> str:

@@ -6,7 +6,7 @@ that use the Canaria image as local processes (see :mod:`.runner`).
 
 Python API (used by the test fixture)::
 
-    from canaria_operator.devcluster.cluster import DevCluster, up, down, load
+    from canaria_devtools.devcluster.cluster import DevCluster, up, down, load
     cluster = up()            # idempotent; builds missing binaries first
     cluster.kubeconfig        # pathlib.Path
     cluster.prometheus_url    # "http://127.0.0.1:<port>"

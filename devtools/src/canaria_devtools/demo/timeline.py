@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from canaria_operator.demo.traffic import Record
+from canaria_devtools.demo.traffic import Record
 from canaria_serving import contract as c
 
 __all__ = ["Sample", "prometheus_series", "write_timeline"]

@@ -168,7 +168,7 @@ def _runner(lay: Layout) -> Proc:
     argv = [
         sys.executable,
         "-m",
-        "canaria_operator.devcluster.runner",
+        "canaria_devtools.devcluster.runner",
         f"--kubeconfig={lay.kubeconfig}",
         f"--work-dir={lay.state / 'pods'}",
         f"--canaria={lay.canaria}",
