@@ -60,9 +60,16 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
-def new_namespace(cluster: HasEnv, prefix: str) -> str:
+RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
+
+
+def new_namespace(cluster: HasEnv, prefix: str, restricted: bool = True) -> str:
+    """A fresh namespace; by default the API server's Pod Security admission enforces the
+    Restricted standard in it (every pod the operator makes must meet it)."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     run(cluster, "kubectl", "create", "namespace", name)
+    if restricted:
+        run(cluster, "kubectl", "label", "namespace", name, RESTRICTED)
     return name
 
 
