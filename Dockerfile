@@ -21,8 +21,6 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 COPY README.md ./
 COPY serving/src serving/src
 COPY operator/src operator/src
-COPY devtools/src devtools/src
-COPY crds crds
 RUN python -m build --wheel --no-isolation --outdir /dist .
 
 # ---- stage 2: runtime, no compilers, non-root ------------------------------------------------
@@ -35,10 +33,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 RUN --mount=type=bind,from=build,source=/deps,target=/deps \
     --mount=type=bind,from=build,source=/requirements.txt,target=/requirements.txt \
     python -m pip install --no-index --find-links=/deps -r /requirements.txt
-# Canaria itself: a small layer. The developer tools (dev cluster, demo) are not shipped.
+# Canaria itself: a small layer.
 RUN --mount=type=bind,from=build,source=/dist,target=/dist \
     python -m pip install --no-index --no-deps /dist/canaria-*.whl \
- && python -c "import canaria_devtools, os, shutil; shutil.rmtree(os.path.dirname(canaria_devtools.__file__))" \
  && groupadd --system --gid 65532 canaria \
  && useradd --system --uid 65532 --gid canaria --home-dir /tmp --no-create-home canaria \
  && mkdir -p /models && chown canaria:canaria /models

@@ -6,10 +6,10 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: setup system-deps dev-cluster lint test test-fast demo serve-example bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e ./devtools
 	touch $@
 
 setup: $(VENV)/.installed system-deps

@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -298,28 +299,26 @@ def down() -> bool:
         return cluster is not None
 
 
-def source_root() -> Path:
-    """The source checkout to build the image from: the one this module is in (an editable
-    install), else the current folder."""
-    for candidate in (Path(__file__).resolve().parents[4], Path.cwd()):
-        if (candidate / "Dockerfile").is_file() and (candidate / "pyproject.toml").is_file():
-            return candidate
-    raise ClusterError(
-        "no source checkout with a Dockerfile here: run `canaria dev-cluster image` from the "
-        "repository (or pass --context)"
-    )
+def source_root() -> Path | None:
+    """The source checkout this module is in (an editable install), if any."""
+    candidate = Path(__file__).resolve().parents[4]
+    if (candidate / "Dockerfile").is_file() and (candidate / "pyproject.toml").is_file():
+        return candidate
+    return None
 
 
 def build_image(context: Path | None = None) -> tuple[str, int]:
     """Build the project's image (if its context changed) and load it into the running node;
-    returns (reference, size in bytes)."""
+    returns (reference, size in bytes). The context: ``context``, else this source checkout,
+    else one assembled from the installed packages."""
     root = state_dir()
-    with _locked(_cluster_lock(root)):
+    with _locked(_cluster_lock(root)), tempfile.TemporaryDirectory() as tmp:
         cluster = load(root)
         if cluster is None or not netns.exists(cluster.net):
             raise ClusterError("no dev cluster is up: run `canaria dev-cluster up` first")
+        context = context or source_root() or images.installed_context(Path(tmp))
         with images.docker_daemon() as env:
-            ref = images.build_project_image(env, context or source_root())
+            ref = images.build_project_image(env, context)
             size = images.image_size(env, ref)
             if not images.image_in_containerd(cluster.containerd_socket, ref):
                 images.load_into_containerd(env, cluster.containerd_socket, ref)

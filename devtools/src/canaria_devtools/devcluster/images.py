@@ -16,7 +16,9 @@ network, like pip on the host. Images reach the node's containerd through ``ctr 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -49,8 +51,7 @@ BASE_IMAGE = "canaria.local/python:3.11-bookworm-1"
 DOCKER_CGROUP = "canaria-docker"
 _BASE_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates"
 # What the Dockerfile copies (its .dockerignore is an allowlist of the same).
-CONTEXT_PATHS = ("Dockerfile", "pyproject.toml", "README.md", "serving/src", "operator/src",
-                 "devtools/src", "crds")  # fmt: skip
+CONTEXT_PATHS = ("Dockerfile", "pyproject.toml", "README.md", "serving/src", "operator/src")
 
 
 class ImageError(RuntimeError):
@@ -83,7 +84,17 @@ def _docker_paths() -> tuple[Path, Path, Path]:
 
 @contextlib.contextmanager
 def docker_daemon() -> Iterator[dict[str, str]]:
-    """A dockerd for the length of the block; yields the environment of its clients."""
+    """A dockerd for the length of the block (one at a time on the machine: builds of several
+    clusters wait for each other); yields the environment of its clients."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with (RUN_DIR / "docker.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _docker_running() as env:
+            yield env
+
+
+@contextlib.contextmanager
+def _docker_running() -> Iterator[dict[str, str]]:
     sock, run, data = _docker_paths()
     run.mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
@@ -176,6 +187,27 @@ def context_digest(root: Path) -> str:
             digest.update(str(path.relative_to(root)).encode() + b"\0")
             digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+_PACKAGES = (("canaria_serving", "serving/src"), ("canaria_operator", "operator/src"))
+
+
+def installed_context(dest: Path) -> Path:
+    """A build context assembled from the installed packages, for an install without a
+    source checkout: the Dockerfile, pyproject.toml and README the wheel carries next to the
+    installed sources (the same files a checkout would give the Dockerfile)."""
+    own = Path(__file__).resolve().parents[1]  # the installed canaria_devtools
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
+        if not (own / "image" / name).is_file():
+            raise ImageError(f"{own / 'image' / name} is missing: reinstall canaria")
+        shutil.copyfile(own / "image" / name, dest / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for module, rel in _PACKAGES:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ImageError(f"{module} is not installed")
+        shutil.copytree(Path(spec.origin).parent, dest / rel / module, ignore=skip)
+    return dest
 
 
 def build_project_image(env: dict[str, str], root: Path) -> str:

@@ -47,7 +47,7 @@ def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
         "command": ["canaria"],
         "args": args,
         "env": [
-            {"name": contract.ENV_HOST, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": contract.ENV_HOST, "value": "0.0.0.0"},  # pod IP and 127.0.0.1 alike
             {"name": contract.ENV_PORT, "value": str(contract.ROUTER_PORT)},
         ],
         "ports": [{"name": "http", "containerPort": contract.ROUTER_PORT, "protocol": "TCP"}],
@@ -109,8 +109,8 @@ def build_router(
             "serviceAccountName": name,
             "securityContext": {
                 "runAsNonRoot": True,
-                "runAsUser": 65532,
-                "runAsGroup": 65532,
+                "runAsUser": contract.RUN_AS_UID,
+                "runAsGroup": contract.RUN_AS_UID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "terminationGracePeriodSeconds": 40,
