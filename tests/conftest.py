@@ -64,7 +64,7 @@ def dev_image(dev_cluster: DevCluster) -> str:
     only when the files it copies changed)."""
     from canaria_devtools.devcluster.cluster import build_image
 
-    ref, _ = build_image()
+    ref, _, _ = build_image()
     return ref
 
 

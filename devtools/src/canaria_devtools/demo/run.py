@@ -343,7 +343,7 @@ def run_demo(opts: DemoOptions) -> int:
     code = 1
     try:
         console.log("building the image from the Dockerfile (first time ~3 min) and loading it")
-        image, size = build_image()
+        image, size, _ = build_image()
         console.log(f"  {image} ({size / 1e6:.0f} MB)")
         demo.install()
         console.log("making models v1, v2, v3 with `canaria package`")

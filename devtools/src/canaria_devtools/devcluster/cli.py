@@ -58,11 +58,12 @@ def _image(args: argparse.Namespace) -> int:
     from .cluster import build_image
 
     try:
-        ref, size = build_image(Path(args.context) if args.context else None)
+        ref, size, loaded = build_image(Path(args.context) if args.context else None)
     except (RuntimeError, OSError) as exc:  # ClusterError, ImageError
         print(f"canaria dev-cluster image: {exc}")
         return 2
-    print(f"{ref} ({size / 1e6:.0f} MB) is loaded into the node")
+    where = "loaded into the node" if loaded else "built (no dev cluster is up to load it into)"
+    print(f"{ref} ({size / 1e6:.0f} MB): {where}")
     return 0
 
 

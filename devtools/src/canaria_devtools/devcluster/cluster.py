@@ -236,6 +236,17 @@ def _fresh(root: Path, bins: dict[str, Path], kwok_nodes: int) -> DevCluster:
     )
 
 
+def _add_kwok(root: Path, bins: dict[str, Path], cluster: DevCluster, nodes: int) -> None:
+    """Simulated nodes added to a running cluster (the next ``_start`` launches kwok)."""
+    write_kwok_config(bins["kwok"] / "stages", root / "kwok.yaml")
+    lay = Layout(root, bins, cluster.net, Pki(root / "pki"), nodes)
+    cluster.procs = [p for p in cluster.procs if p.name != "kwok"] + [processes(lay)[-1]]
+    cluster.kwok_nodes = nodes
+    if bins["kwok"] not in cluster.bin_dirs:
+        cluster.bin_dirs.append(bins["kwok"])
+    cluster.save()
+
+
 def up(kwok_nodes: int = 0, progress: Progress | None = None) -> DevCluster:
     """Build what is missing, then start (or repair) the cluster; returns it when all is ready.
 
@@ -245,7 +256,9 @@ def up(kwok_nodes: int = 0, progress: Progress | None = None) -> DevCluster:
     root = state_dir()
     with _locked(_cluster_lock(root)):
         cluster = load(root)
-        if cluster is not None and netns.exists(cluster.net) and cluster.kwok_nodes >= kwok_nodes:
+        if cluster is not None and netns.exists(cluster.net):
+            if kwok_nodes > cluster.kwok_nodes:
+                _add_kwok(root, bins, cluster, kwok_nodes)
             lay = Layout(root, bins, cluster.net, Pki(root / "pki"), cluster.kwok_nodes)
             try:
                 _start(lay, cluster)
@@ -253,7 +266,7 @@ def up(kwok_nodes: int = 0, progress: Progress | None = None) -> DevCluster:
                 raise ClusterError(f"repairing the dev cluster failed: {exc}") from exc
             return cluster
         if cluster is not None or root.exists():
-            _teardown(root, cluster)  # stale (the namespace is gone: a reboot) or too small
+            _teardown(root, cluster)  # stale: its namespace is gone (a reboot)
         (root / "logs").mkdir(parents=True)
         cluster = _fresh(root, bins, kwok_nodes)
         cluster.save()
@@ -307,21 +320,21 @@ def source_root() -> Path | None:
     return None
 
 
-def build_image(context: Path | None = None) -> tuple[str, int]:
-    """Build the project's image (if its context changed) and load it into the running node;
-    returns (reference, size in bytes). The context: ``context``, else this source checkout,
-    else one assembled from the installed packages."""
+def build_image(context: Path | None = None) -> tuple[str, int, bool]:
+    """Build the project's image (if its context changed) and load it into the running node,
+    if a cluster is up; returns (reference, size in bytes, loaded). The context: ``context``,
+    else this source checkout, else one assembled from the installed packages."""
     root = state_dir()
     with _locked(_cluster_lock(root)), tempfile.TemporaryDirectory() as tmp:
         cluster = load(root)
-        if cluster is None or not netns.exists(cluster.net):
-            raise ClusterError("no dev cluster is up: run `canaria dev-cluster up` first")
+        running = cluster is not None and netns.exists(cluster.net)
         context = context or source_root() or images.installed_context(Path(tmp))
         with images.docker_daemon() as env:
             ref = images.build_project_image(env, context)
             size = images.image_size(env, ref)
-            if not images.image_in_containerd(cluster.containerd_socket, ref):
-                images.load_into_containerd(env, cluster.containerd_socket, ref)
-        cluster.image = ref
-        cluster.save()
-        return ref, size
+            if cluster is not None and running:
+                if not images.image_in_containerd(cluster.containerd_socket, ref):
+                    images.load_into_containerd(env, cluster.containerd_socket, ref)
+                cluster.image = ref
+                cluster.save()
+        return ref, size, running
