@@ -41,15 +41,10 @@ class MachineState:
 
 def machine_state(net: Network, state: Path, with_sysctls: bool = True) -> MachineState:
     """Everything the cluster of ``net`` (state folder ``state``) could leave behind."""
-    dirs = [
-        str(ctrl / root)
-        for ctrl in cgroups.controllers()
-        for root in (net.name, "canaria-docker")
-        if (ctrl / root).exists()
-    ]
+    dirs = [str(ctrl / net.name) for ctrl in cgroups.controllers() if (ctrl / net.name).exists()]
     names = _out("ip", "netns", "list").split()
     return MachineState(
-        processes=frozenset(cgroups.pids(net.name) | cgroups.pids("canaria-docker")),
+        processes=frozenset(cgroups.pids(net.name)),
         cgroup_dirs=frozenset(dirs),
         mounts=tuple(str(p) for p in hoststate.mounts_under(state)),
         netns=frozenset(n for n in names if n == net.name),
@@ -58,7 +53,8 @@ def machine_state(net: Network, state: Path, with_sysctls: bool = True) -> Machi
             for line in _out("ip", "-br", "link").splitlines()
             if line.startswith((net.host_if, net.ns_if))
         ),
-        routes=tuple(_out("ip", "route").splitlines()),
+        # this cluster's host routes only (other clusters may come and go meanwhile)
+        routes=tuple(r for r in _out("ip", "route").splitlines() if f"dev {net.host_if}" in r),
         iptables=tuple(_iptables()),
         sysctls=tuple(sorted(hoststate.read_sysctls().items())) if with_sysctls else (),
     )

@@ -205,15 +205,17 @@ def _stream_build(
     log_path = component_dir(comp) / "build.log"
     tail: deque[str] = deque(maxlen=40)
     done = 0
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
             [tc.go, *_build_args(comp, component_dir(comp))],
             cwd=src,
             env=tc.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 __all__ = [
     "COMPONENTS",
@@ -31,6 +31,9 @@ __all__ = [
 # All Go builds use these: static binaries, and the same flags every time so that Go's build
 # cache is reused across machines' rebuilds of a newer version.
 CGO_ENABLED = "0"
+
+
+_ADDED_LATER = frozenset({"main_go"})
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,12 @@ class Component:
         return f"{self.name}-{self.version}"
 
     def recipe_key(self) -> str:
-        """Changes whenever anything that affects the built binaries changes."""
-        raw = json.dumps(asdict(self), sort_keys=True).encode()
+        """Changes whenever anything that affects the built binaries changes. Fields added
+        to this class later are left out while at their defaults, so the builds made
+        before they existed stay valid."""
+        defaults = {f.name: f.default for f in fields(self) if f.name in _ADDED_LATER}
+        recipe = {k: v for k, v in asdict(self).items() if k not in defaults or v != defaults[k]}
+        raw = json.dumps(recipe, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
 
 
