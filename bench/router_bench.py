@@ -10,6 +10,10 @@ routed runs alternate for ``--rounds`` rounds, so both see the same background l
 shared machine; the medians are compared. Targets: routed p50 - direct p50 <= 1 ms, routed
 throughput >= 70 % of direct. Also prints a run with 10 % canary weight over two backends
 and one with 100 % mirroring (shadow comparisons), which cost more by design.
+
+First it prints the front end's own CPU per request, without sockets (``--front-end-only``
+stops there): the router's HTTP/1.1 server (httptools/llhttp plus its checks) against h11
+parsing and serialising the same pipelined requests, answered at once.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -55,6 +61,76 @@ def route_cmd(port: int, *args: str) -> list[str]:
     ]
 
 
+FRONT_END_REQUESTS = 20_000
+PIPELINE = 16  # requests per read, as 16 wrk connections keep in flight
+
+
+def _front_end_request() -> bytes:
+    body = json.dumps(
+        {"inputs": [{"name": "X", "shape": [1, 20], "datatype": "FP32", "data": [0.5] * 20}]}
+    ).encode()
+    head = "POST /v2/models/rf/infer HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+    head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+class _Sink:
+    """A transport that counts writes."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a: True
+
+
+def _router_front_end(chunk: bytes) -> float:
+    from canaria_operator.router.wire import Response, ServerProtocol
+
+    answer = Response(200, b'{"outputs": []}', [(b"Content-Type", b"application/json")])
+    proto = ServerProtocol(lambda req, respond: respond(answer), 1 << 26)
+    sink = _Sink()
+    proto.connection_made(sink)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    for _ in range(FRONT_END_REQUESTS // PIPELINE):
+        proto.data_received(chunk)
+    elapsed = time.perf_counter() - start
+    assert sink.writes == FRONT_END_REQUESTS, sink.writes
+    return elapsed
+
+
+def _h11_front_end(chunk: bytes) -> float:
+    import h11
+
+    conn, answered, body = h11.Connection(h11.SERVER), 0, b'{"outputs": []}'
+    start = time.perf_counter()
+    for _ in range(FRONT_END_REQUESTS // PIPELINE):
+        conn.receive_data(chunk)
+        while (event := conn.next_event()) is not h11.NEED_DATA:
+            if isinstance(event, h11.EndOfMessage):
+                headers = [(b"Content-Type", b"application/json"), (b"Content-Length", b"15")]
+                conn.send(h11.Response(status_code=200, headers=headers))
+                conn.send(h11.Data(data=body))
+                conn.send(h11.EndOfMessage())
+                conn.start_next_cycle()
+                answered += 1
+    elapsed = time.perf_counter() - start
+    assert answered == FRONT_END_REQUESTS, answered
+    return elapsed
+
+
+def front_end_cost() -> None:
+    chunk = _front_end_request() * PIPELINE
+    print(f"front end CPU per request ({PIPELINE} pipelined per read, median of 5):")
+    for label, run in (("canaria route (httptools + checks)", _router_front_end),
+                       ("h11 (parse + serialise only)", _h11_front_end)):  # fmt: skip
+        us = statistics.median(run(chunk) for _ in range(5)) / FRONT_END_REQUESTS * 1e6
+        print(f"  {label:<44} {us:6.2f} us", flush=True)
+
+
 def summary(label: str, runs: list[Result]) -> tuple[float, float, float]:
     rps = statistics.median(r.rps for r in runs)
     p50 = statistics.median(r.p50_ms for r in runs)
@@ -68,7 +144,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--front-end-only", action="store_true")
     args = ap.parse_args()
+    front_end_cost()
+    if args.front_end_only:
+        return 0
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

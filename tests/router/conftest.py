@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.router.rawhttp import parse, request, talk
+from tests.router.recorder import Recorder, Seen
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -119,3 +122,48 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     p = Procs(tmp_path)
     yield p
     p.stop()
+
+
+# --- the wire suite: one `canaria route` in front of a recording backend, per module ---------
+
+EDGE_MAX_BODY = 65536
+
+
+@dataclass
+class Edge:
+    """`canaria route` (``port``) in front of a recording backend (``backend``)."""
+
+    port: int
+    backend: Recorder
+
+    def seen(self, settle: float = 0.05) -> list[Seen]:
+        """What the backend received since the test began (after ``settle`` seconds, so a
+        request the router sent late is not missed); no framing violation allowed."""
+        time.sleep(settle)
+        seen, violations = self.backend.snapshot()
+        assert violations == [], violations
+        return seen
+
+
+@pytest.fixture(scope="module")
+def edge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    rec = Recorder()
+    p = Procs(tmp_path_factory.mktemp("edge"))
+    try:
+        url = p.router("--max-body", str(EDGE_MAX_BODY), routes=p.routes([rec.address]))
+        yield Edge(int(url.rsplit(":", 1)[1]), rec)
+    finally:
+        p.stop()
+        rec.close()
+
+
+@pytest.fixture
+def edge(edge_server: Edge) -> Iterator[Edge]:
+    """The module's router, its backend's record cleared; afterwards a fresh request must get
+    its own answer (a stale response left on a pooled backend connection would show here)."""
+    edge_server.backend.reset()
+    yield edge_server
+    raw = talk(edge_server.port, request("GET", "/after-test", close=True))
+    (reply,) = parse(raw)
+    assert reply.status == 200, reply
+    assert reply.json()["target"] == "/after-test", reply.json()

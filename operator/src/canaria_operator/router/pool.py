@@ -5,6 +5,10 @@
 connection could be opened (the request was never sent: the caller may retry elsewhere),
 ``BackendFailed`` for anything after the request was written (never retried: the body may
 have been accepted). The hot path creates no task and no future.
+
+Interim (1xx) responses are skipped: only the final response answers a request. The answer to
+a HEAD ends with its head (its Content-Length announces a body that is not sent); that
+connection is then closed rather than reused, since llhttp cannot be told to expect no body.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class _Conn(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.done: Done | None = None
+        self.head = False  # the request in flight is a HEAD
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -76,18 +81,29 @@ class _Conn(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
+    def on_headers_complete(self) -> None:
+        if self.head and self.parser.get_status_code() >= 200:
+            self.close()  # the parser would wait for the announced body: not reusable
+            self._finish(BackendResponse(self.parser.get_status_code(), self._headers, b""), None)
+
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        resp = BackendResponse(self.parser.get_status_code(), self._headers, b"".join(self._body))
+        status = self.parser.get_status_code()
+        if status < 200:
+            if status == 101:
+                self.close()
+                self._finish(None, BackendFailed("backend switched protocols (101)"))
+            return  # interim response (100 Continue, 103 Early Hints): the final one follows
+        resp = BackendResponse(status, self._headers, b"".join(self._body))
         if not self.parser.should_keep_alive():
             self.close()
         self._finish(resp, None)
 
-    def send(self, data: bytes, done: Done, timeout: float) -> None:
+    def send(self, data: bytes, done: Done, timeout: float, head: bool = False) -> None:
         assert self.transport is not None
-        self.done = done
+        self.done, self.head = done, head
         self.timer = asyncio.get_running_loop().call_later(timeout, self._expire, timeout)
         self.transport.write(data)
 
@@ -128,22 +144,25 @@ class BackendPool:
         self._idle: dict[Backend, list[_Conn]] = {}
         self._connecting: set[asyncio.Task[None]] = set()
 
-    def send(self, backend: Backend, data: bytes, done: Done) -> None:
-        """Send ``data`` (a whole request) to ``backend``; ``done`` is called exactly once."""
+    def send(self, backend: Backend, data: bytes, done: Done, head: bool = False) -> None:
+        """Send ``data`` (a whole request; ``head``: a HEAD) to ``backend``; ``done`` is
+        called exactly once."""
         idle = self._idle.get(backend)
         if idle:
             now = time.monotonic()
             while idle:
                 conn = idle.pop()
                 if not conn.closed and now - conn.idle_since < self.max_idle:
-                    conn.send(data, done, self.timeout)
+                    conn.send(data, done, self.timeout, head)
                     return
                 conn.close()
-        task = asyncio.ensure_future(self._connect_and_send(backend, data, done))
+        task = asyncio.ensure_future(self._connect_and_send(backend, data, done, head))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
 
-    async def _connect_and_send(self, backend: Backend, data: bytes, done: Done) -> None:
+    async def _connect_and_send(
+        self, backend: Backend, data: bytes, done: Done, head: bool
+    ) -> None:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -154,7 +173,7 @@ class BackendPool:
             why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or repr(exc))
             done(None, ConnectFailed(f"{backend.host}:{backend.port} ({why})"))
             return
-        conn.send(data, done, self.timeout)
+        conn.send(data, done, self.timeout, head)
 
     def release(self, conn: _Conn) -> None:
         if conn.closed:

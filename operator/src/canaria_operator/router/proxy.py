@@ -16,6 +16,7 @@ import logging
 import random
 import time
 
+from canaria_operator.router.http11 import HOP_BY_HOP, end_to_end
 from canaria_operator.router.metrics import RouterMetrics
 from canaria_operator.router.pool import (
     BackendFailed,
@@ -34,20 +35,7 @@ __all__ = ["TRACK_HEADER", "Router"]
 log = logging.getLogger("canaria.router")
 
 TRACK_HEADER = b"X-Canaria-Track"
-_HOP = frozenset(
-    (
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"host",
-        b"content-length",
-    )
-)
+_RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}  # the front end writes its own length
 _OTHER = {c.TRACK_STABLE: c.TRACK_CANARY, c.TRACK_CANARY: c.TRACK_STABLE}
 _TRACK_BYTES = {t: t.encode() for t in c.TRACKS}
 
@@ -151,7 +139,7 @@ class Router:
                 result = compare_bodies(stable, resp.body)
             self.metrics.shadow[result].inc()
 
-        self.pool.send(backend, _head(req, backend, headers) + req.body, done)
+        self.pool.send(backend, _head(req, backend, headers) + req.body, done, req.method == "HEAD")
 
     # --- own endpoints -----------------------------------------------------------------------
 
@@ -198,6 +186,14 @@ def _head(req: Request, backend: Backend, headers: list[tuple[bytes, bytes]]) ->
     return b"".join(parts)
 
 
+def _head_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length a backend announced to a HEAD (passed on to the client)."""
+    for k, v in headers:
+        if k.lower() == b"content-length" and v.strip().isdigit():
+            return int(v)
+    return None
+
+
 class _Forward:
     """One proxied request: try the candidates in order until one answers."""
 
@@ -222,7 +218,7 @@ class _Forward:
         draw = sticky_bucket(key.decode("latin-1")) if key else router.rng.randrange(10_000)
         self.track = choose_track(self.table.canary_weight, draw)
         self.candidates = router.candidates(self.table, self.track)
-        self.headers = [(k, v) for k, v in req.headers if k.lower() not in _HOP]
+        self.headers = req.headers  # end-to-end fields only (the front end dropped the rest)
         self.tried: list[str] = []
         self.i = 0
 
@@ -248,8 +244,9 @@ class _Forward:
             )
             return
         _, backend = self.candidates[self.i]
+        req = self.req
         self.router.pool.send(
-            backend, _head(self.req, backend, self.headers) + self.req.body, self.done
+            backend, _head(req, backend, self.headers) + req.body, self.done, req.method == "HEAD"
         )
 
     def done(self, resp: BackendResponse | None, error: Exception | None) -> None:
@@ -268,10 +265,11 @@ class _Forward:
             )
             return
         router, table = self.router, self.table
-        out = [(k, v) for k, v in resp.headers if k.lower() not in _HOP]
+        out, _ = end_to_end(resp.headers, _RESPONSE_DROP)
         out.append((TRACK_HEADER, _TRACK_BYTES[used]))
         router.metrics.request(used, resp.status, time.perf_counter() - self.started)
-        self.respond(Response(resp.status, resp.body, out))
+        length = _head_length(resp.headers) if self.req.method == "HEAD" else None
+        self.respond(Response(resp.status, resp.body, out, length))
         if (
             table.mirror_percent
             and used == c.TRACK_STABLE
