@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,14 +130,18 @@ def test_a_failed_up_stops_what_it_started_and_says_why(
     assert machine_state(net, own_state, with_sysctls=alone).diff(before) == {}
 
 
+@pytest.mark.timeout(120 + 60 * CYCLES)
 def test_up_down_cycles(own_state: Path) -> None:
     """The loop that showed the flake 3 times in 6; CANARIA_UP_DOWN_CYCLES=20 for a long run."""
     net = netns.free_slot()
     alone = _alone()
     before = machine_state(net, own_state, with_sysctls=alone)
     for i in range(CYCLES):
+        started = time.monotonic()
         cluster = up()
         assert cluster.healthy(), f"cycle {i}"
+        took_up = time.monotonic() - started
         assert down() is True
+        print(f"cycle {i}: up {took_up:.1f} s, down {time.monotonic() - started - took_up:.1f} s")
         after = machine_state(net, own_state, with_sysctls=alone)
         assert after.diff(before) == {}, f"cycle {i} left: {after.diff(before)}"

@@ -90,7 +90,9 @@ async def eventually(check: Callable[[], bool], within: float = 30.0) -> float:
 async def test_watches_pods_and_status_on_real_api_server(dev_cluster: Any) -> None:
     from canaria_operator.kube.client import Kube
     from canaria_operator.kube.paths import MODELDEPLOYMENTS, PODS
+    from tests.operator_cluster.support import install_crds
 
+    install_crds(dev_cluster)  # the test must not depend on another having installed them
     kube = await Kube.connect(str(dev_cluster.kubeconfig))
     ns = f"router-{uuid.uuid4().hex[:6]}"
     await kube.request(
