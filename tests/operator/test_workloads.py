@@ -132,6 +132,27 @@ def test_pvc_mounts_claim_read_only_without_fetch() -> None:
     assert all(m.get("readOnly") for m in serve["volumeMounts"] if m["name"] == "model")
 
 
+def test_pvc_with_sha256_is_verified_in_place_before_serving() -> None:
+    spec = {"model": {"uri": "pvc://models/iris/v1.onnx", "version": "v1", "sha256": SHA}}
+    pod = _track(spec).deployment["spec"]["template"]["spec"]
+    (verify,) = pod["initContainers"]
+    assert verify["name"] == "verify"
+    assert verify["args"] == [
+        "fetch",
+        "file:///models/pvc/iris/v1.onnx",
+        "--sha256",
+        SHA,
+        "--verify-only",
+    ]
+    mounts = {m["name"]: m for m in verify["volumeMounts"]}
+    assert mounts["model"] == {"name": "model", "mountPath": "/models/pvc", "readOnly": True}
+    assert "envFrom" not in verify
+    # still served where it is: nothing copied into an emptyDir
+    (serve,) = pod["containers"]
+    assert _env(serve)[contract.ENV_MODEL_PATH] == "/models/pvc/iris/v1.onnx"
+    assert not [v for v in pod["volumes"] if "emptyDir" in v and v["name"] == "model"]
+
+
 def test_file_model_is_fetched_only_to_verify_its_sha256() -> None:
     plain = _track({"model": {"uri": "file:///opt/models/iris.onnx", "version": "v1"}})
     pod = plain.deployment["spec"]["template"]["spec"]

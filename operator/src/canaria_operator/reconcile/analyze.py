@@ -16,10 +16,9 @@ from canaria_operator.analysis import (
     PrometheusProvider,
     Target,
     Verdict,
-    analysis_config_from_crd,
     run_analysis,
 )
-from canaria_operator.api.engine import to_rollout_spec
+from canaria_operator.api.convert import to_analysis_config, to_rollout_spec
 from canaria_operator.api.model import ModelDeployment
 from canaria_operator.rollout import analysis_due
 from canaria_serving import contract
@@ -52,9 +51,8 @@ class AnalysisRunner:
         spec = to_rollout_spec(md.spec.rollout)
         if not analysis_due(state, spec, now):
             return []
-        raw = md.spec.rollout.analysis.model_dump(by_alias=True, exclude_none=True)
         try:
-            config = analysis_config_from_crd(raw)
+            config = to_analysis_config(md.spec.rollout.analysis)
         except ValueError as exc:  # a custom check the CRD could not rule out
             msg = f"spec.rollout.analysis: {exc}".replace("\n", " ")
             return [CheckResult(metric="config", verdict=Verdict.ERROR, at=now, message=msg)]

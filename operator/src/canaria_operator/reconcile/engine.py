@@ -14,7 +14,7 @@ from datetime import datetime
 from math import ceil
 
 from canaria_operator.analysis.result import CheckResult
-from canaria_operator.api.engine import to_rollout_spec
+from canaria_operator.api.convert import to_rollout_spec
 from canaria_operator.api.model import ModelDeployment
 from canaria_operator.api.status import MAX_HISTORY, AnalysisResult, HistoryEntry
 from canaria_operator.events import EventSpec

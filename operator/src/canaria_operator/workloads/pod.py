@@ -2,8 +2,10 @@
 
 * init container ``fetch``: ``canaria fetch <uri> --dest /models/model.onnx [--sha256 ..]``
   into an emptyDir, with the credentials Secret as environment (``envFrom``). ``pvc://``
-  models skip it (the claim is mounted read-only instead), and so does a ``file://`` model
-  without sha256 (a path inside the image, served where it is).
+  models are not copied (the claim is mounted read-only and served in place): with a sha256
+  an init container ``verify`` runs ``canaria fetch --verify-only`` on the mounted file, so a
+  wrong file never serves (the check is made when the pod starts). A ``file://`` model
+  without sha256 (a path inside the image) is served where it is.
 * container ``serve``: ``canaria serve`` configured by ``CANARIA_*`` env (contract names),
   startup/readiness probes on /readyz, liveness on /healthz, Prometheus scrape annotations.
 * non-root, read-only root filesystem, all capabilities dropped, seccomp RuntimeDefault.
@@ -73,6 +75,24 @@ def _needs_fetch(artifact: Artifact) -> bool:
     if artifact.kind == "file":
         return artifact.sha256 is not None
     return artifact.kind != "pvc"
+
+
+def _verify_container(
+    artifact: Artifact, model_path: str, image: str, pull: str, mounts: list[Json]
+) -> Json:
+    """``pvc://`` with sha256: check the mounted file's digest in place before serving."""
+    assert artifact.sha256 is not None
+    return {
+        "name": "verify",
+        "image": image,
+        "imagePullPolicy": pull,
+        "command": ["canaria"],
+        "args": ["fetch", f"file://{model_path}", "--sha256", artifact.sha256, "--verify-only"],
+        "resources": FETCH_RESOURCES,
+        "securityContext": _container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
+    }
 
 
 def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list[Json]]:
@@ -186,6 +206,9 @@ def pod_template(
     }
     if _needs_fetch(artifact):
         spec["initContainers"] = [_fetch_container(artifact, image, pull_policy, init_mounts)]
+    elif artifact.kind == "pvc" and artifact.sha256:
+        verify = _verify_container(artifact, model_path, image, pull_policy, serve_mounts[:1])
+        spec["initContainers"] = [verify]
     return {
         "metadata": {
             "labels": dict(labels),
