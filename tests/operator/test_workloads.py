@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from canaria_operator.workloads import (
     ANNOTATION_SPEC_HASH,
     Artifact,
-    build_router,
     build_version,
     deployment_name,
+    router_objects,
     spec_hash,
     track_service,
     version_slug,
@@ -303,7 +303,7 @@ def test_deployment_names_are_dns_labels_and_distinct(version: str, md: str) -> 
 
 def test_router_objects_grant_only_what_the_router_reads() -> None:
     md = make_md({**_SPEC_V1, "rollout": {"traffic": {"stickyHeader": "x-user"}}})
-    account, role, binding, dep = build_router(md, image=IMAGE, replicas=2)
+    account, role, binding, dep = router_objects(md, image=IMAGE, replicas=2)
     assert [o["kind"] for o in (account, role, binding, dep)] == [
         "ServiceAccount",
         "Role",

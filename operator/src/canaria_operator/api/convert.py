@@ -26,6 +26,7 @@ def to_rollout_spec(rollout: Rollout) -> RolloutSpec:
         failure_threshold=rollout.failure_threshold,
         successful_checks_per_step=rollout.successful_checks_per_step,
         error_threshold=rollout.error_threshold,
+        max_inconclusive_rounds=rollout.max_inconclusive_rounds,
         progress_deadline=parse_duration(rollout.progress_deadline),
         scale_down_delay=parse_duration(rollout.scale_down_delay),
         mirror_percent=rollout.traffic.mirror_percent,

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from canaria_operator.analysis import bounds as B
 from canaria_operator.api.base import ApiModel
+from canaria_operator.rollout.model import DEFAULT_MAX_INCONCLUSIVE_ROUNDS
 
 __all__ = [
     "Analysis",
@@ -182,6 +183,7 @@ class Rollout(ApiModel):
     failure_threshold: int = 2
     successful_checks_per_step: int = 1
     error_threshold: int = 3
+    max_inconclusive_rounds: int = DEFAULT_MAX_INCONCLUSIVE_ROUNDS
     progress_deadline: str = "10m"
     scale_down_delay: str = "5m"
     traffic: Traffic = Field(default_factory=Traffic)

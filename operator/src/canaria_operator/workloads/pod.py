@@ -19,7 +19,15 @@ from canaria_operator.api.spec import Serving
 from canaria_operator.workloads.artifact import Artifact
 from canaria_serving import contract
 
-__all__ = ["MODEL_DIR", "MODEL_FILE", "PAYLOAD_LOG_FILE", "RUN_AS", "pod_template"]
+__all__ = [
+    "MODEL_DIR",
+    "MODEL_FILE",
+    "PAYLOAD_LOG_FILE",
+    "RUN_AS",
+    "container_security",
+    "http_probe",
+    "pod_template",
+]
 
 Json = dict[str, Any]
 
@@ -36,7 +44,7 @@ FETCH_RESOURCES: Json = {
 }
 
 
-def _container_security() -> Json:
+def container_security() -> Json:
     return {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -60,7 +68,7 @@ def _env(name: str, value: object) -> Json:
     return {"name": name, "value": str(value)}
 
 
-def _http_probe(path: str, period: int, failures: int) -> Json:
+def http_probe(path: str, period: int, failures: int) -> Json:
     return {
         "httpGet": {"path": path, "port": "http"},
         "periodSeconds": period,
@@ -89,7 +97,7 @@ def _verify_container(
         "command": ["canaria"],
         "args": ["fetch", f"file://{model_path}", "--sha256", artifact.sha256, "--verify-only"],
         "resources": FETCH_RESOURCES,
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
     }
@@ -124,7 +132,7 @@ def _fetch_container(artifact: Artifact, image: str, pull: str, mounts: list[Jso
         "command": ["canaria"],
         "args": args,
         "resources": FETCH_RESOURCES,
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
     }
@@ -189,11 +197,11 @@ def pod_template(
         "args": ["serve"],
         "env": _serve_env(model_name, track, artifact, serving, model_path),
         "ports": [{"name": "http", "containerPort": contract.SERVING_PORT, "protocol": "TCP"}],
-        "startupProbe": _http_probe(contract.PATH_READY, 2, 150),
-        "readinessProbe": _http_probe(contract.PATH_READY, 5, 2),
-        "livenessProbe": _http_probe(contract.PATH_LIVE, 10, 3),
+        "startupProbe": http_probe(contract.PATH_READY, 2, 150),
+        "readinessProbe": http_probe(contract.PATH_READY, 5, 2),
+        "livenessProbe": http_probe(contract.PATH_LIVE, 10, 3),
         "resources": _resources(serving),
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": serve_mounts,
     }
