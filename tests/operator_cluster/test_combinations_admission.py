@@ -5,14 +5,13 @@ no configuration the API accepts is left without a working rollout."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
 
-from tests.cluster.kube import attempt
 from tests.combinations import COMBINATIONS, Refused, expected, manifest
+from tests.operator_cluster.support import dry_run
 
 pytestmark = pytest.mark.cluster
 
@@ -20,18 +19,7 @@ pytestmark = pytest.mark.cluster
 def _dry_run(cluster: Any, items: list[dict[str, Any]]) -> tuple[set[str], dict[str, str]]:
     """(names accepted, {name: error}) for one server-side dry run of all ``items``."""
     doc = {"apiVersion": "v1", "kind": "List", "items": items}
-    proc = attempt(
-        cluster,
-        "kubectl",
-        "create",
-        "--dry-run=server",
-        "-n",
-        "default",
-        "-f",
-        "-",
-        stdin=json.dumps(doc),
-        timeout=600,
-    )
+    proc = dry_run(cluster, doc, timeout=600)
     accepted = set(re.findall(r"modeldeployment\.canaria\.dev/(\S+) created", proc.stdout))
     errors: dict[str, str] = {}
     for line in proc.stderr.splitlines():

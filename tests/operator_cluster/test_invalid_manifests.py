@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
 
-from tests.cluster.kube import attempt
-from tests.operator_cluster.support import SHA, md_manifest
+from tests.operator_cluster.support import SHA, dry_run, md_manifest
 
 pytestmark = pytest.mark.cluster
 
@@ -247,28 +245,14 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _create(cluster: Any, manifest: dict[str, Any]) -> Any:
-    return attempt(
-        cluster,
-        "kubectl",
-        "create",
-        "--dry-run=server",
-        "-n",
-        "default",
-        "-f",
-        "-",
-        stdin=json.dumps(manifest),
-    )
-
-
 def test_the_valid_base_is_accepted(crds: Any) -> None:
-    proc = _create(crds, md_manifest("valid", VALID))
+    proc = dry_run(crds, md_manifest("valid", VALID))
     assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.parametrize("spec", [a[1] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED])
 def test_edge_values_and_fixed_combinations_are_accepted(crds: Any, spec: dict[str, Any]) -> None:
-    proc = _create(crds, md_manifest("edge", spec))
+    proc = dry_run(crds, md_manifest("edge", spec))
     assert proc.returncode == 0, proc.stderr
 
 
@@ -278,14 +262,14 @@ def test_edge_values_and_fixed_combinations_are_accepted(crds: Any, spec: dict[s
 def test_invalid_manifest_is_rejected_naming_the_field(
     crds: Any, spec: dict[str, Any], field: str, words: str
 ) -> None:
-    proc = _create(crds, md_manifest("bad", spec))
+    proc = dry_run(crds, md_manifest("bad", spec))
     assert proc.returncode != 0, f"accepted: {spec}"
     assert f"{field}:" in proc.stderr, proc.stderr
     assert words in proc.stderr, proc.stderr
 
 
 def test_name_too_long_for_its_services_is_rejected(crds: Any) -> None:
-    proc = _create(crds, md_manifest("m" * 57, VALID))
+    proc = dry_run(crds, md_manifest("m" * 57, VALID))
     assert proc.returncode != 0
     assert "metadata.name must be a DNS-1035 label of at most 56 characters" in proc.stderr
 
