@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps dev-cluster lint test test-fast demo serve-example bench clean
+.PHONY: setup system-deps dev-cluster image lint test test-fast demo serve-example bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e ./devtools
 	touch $@
 
 setup: $(VENV)/.installed system-deps
@@ -21,6 +21,11 @@ system-deps:
 # etcd, kwok, Prometheus, kubectl and helm from their Go modules.
 dev-cluster: setup
 	canaria dev-cluster build
+
+# The project's image from the Dockerfile, on a Python base made from Debian's packages (no
+# registry needed); loaded into the dev cluster's node when one is up.
+image: setup system-deps
+	canaria dev-cluster image
 
 lint: setup
 	ruff check .

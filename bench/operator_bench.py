@@ -1,20 +1,17 @@
 """Operator benchmark on the dev cluster (not a test): reaction time, scale, memory.
 
-    eval "$(canaria dev-cluster env)"; .venv/bin/python bench/operator_bench.py [--count 300]
+    canaria dev-cluster up --kwok-nodes 3; eval "$(canaria dev-cluster env)"
+    .venv/bin/python bench/operator_bench.py [--count 300]
 
-Starts `canaria operator` on a fresh namespace (serving pods simulated by kwok via the pod
-annotation ``canaria.dev/dev-cluster-run: "false"``: 300 real servers would not fit in memory)
-and measures, in the same run:
+Starts `canaria operator` on a fresh namespace and measures, in the same run (the real node is
+cordoned meanwhile, so the pods of hundreds of ModelDeployments land on kwok's simulated
+nodes, which mark them Ready without running them: 600 real servers would not fit in memory):
 
 1. apply -> serving Deployment created (``--latency-samples`` ModelDeployments, one at a time),
    side by side with two baselines: an API round trip (create a ConfigMap) and Kubernetes' own
    Deployment controller (Deployment created -> its ReplicaSet appears). Target: p50 < 1 s.
 2. ``--count`` ModelDeployments created at once -> all phase Ready. Target: within 120 s.
 3. The operator's peak RSS over the whole run (sampled from /proc). Target: <= 300 MB.
-
-Track Services are headless here (``CANARIA_OPERATOR_HEADLESS_SERVICES``): the dev cluster's
-service range (a /24) cannot hold 300 ClusterIPs. The operator writes the same objects
-otherwise.
 """
 
 from __future__ import annotations
@@ -42,8 +39,9 @@ CONFIGMAPS = Resource("", "v1", "configmaps")
 REPLICASETS = Resource("apps", "v1", "replicasets")
 NAMESPACES = Resource("", "v1", "namespaces")
 PEERINGS = Resource("kopf.dev", "v1", "kopfpeerings")
-SIMULATED = {"canaria.dev/dev-cluster-run": "false"}
-SHA = "0" * 64
+NODES = Resource("", "v1", "nodes")
+REAL_NODE = "canaria-node"
+SHA = "0" * 64  # never fetched: the pods run on kwok nodes
 
 
 def _free_port() -> int:
@@ -85,8 +83,8 @@ def _deployment(name: str) -> dict[str, Any]:
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels, "annotations": SIMULATED},
-                "spec": {"containers": [{"name": "c", "image": "registry.local/pause:1"}]},
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "canaria.local/pause:3.10"}]},
             },
         },
     }
@@ -109,19 +107,8 @@ class Operator:
             "CANARIA_OPERATOR_HEALTH_PORT": str(self.health),
             "CANARIA_OPERATOR_METRICS_PORT": str(self.metrics),
             "CANARIA_OPERATOR_PEERING_LIFETIME": "10",
-            # the dev cluster's service range is a /24: 300 ClusterIPs do not fit
-            "CANARIA_OPERATOR_HEADLESS_SERVICES": "true",
         }
-        argv = [
-            sys.executable,
-            "-m",
-            "canaria_operator.cli",
-            "operator",
-            "-n",
-            namespace,
-            "--pod-annotation",
-            "canaria.dev/dev-cluster-run=false",
-        ]
+        argv = [sys.executable, "-m", "canaria_operator.cli", "operator", "-n", namespace]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.peak_rss = 0.0
@@ -222,6 +209,16 @@ async def scale(kube: Kube, ns: str, count: int, limit: float) -> dict[str, floa
     return {"created_s": created, "all_ready_s": float("inf"), "ready": ready}
 
 
+async def _cordon(kube: Kube, on: bool) -> None:
+    """The real node takes no new pods during the run (kwok's nodes get them)."""
+    await kube.request(
+        "PATCH",
+        NODES.path(None, REAL_NODE),
+        body={"spec": {"unschedulable": on or None}},
+        content_type="application/merge-patch+json",
+    )
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=300)
@@ -238,6 +235,11 @@ async def main() -> int:
     ROUTER["mode"] = args.router
 
     kube = await Kube.connect(os.environ.get("KUBECONFIG"))
+    nodes = (await kube.request("GET", NODES.path()))["items"]
+    if not [n for n in nodes if n["metadata"]["name"] != REAL_NODE]:
+        print("no simulated nodes: run `canaria dev-cluster up --kwok-nodes 3` first")
+        return 2
+    await _cordon(kube, True)
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     await kube.request("POST", NAMESPACES.path(), body={"metadata": {"name": ns}})
     await kube.create(
@@ -257,6 +259,7 @@ async def main() -> int:
         stop.set()
         await sampler
         op.stop()
+        await _cordon(kube, False)
         if not args.keep:
             try:
                 await kube.request("DELETE", NAMESPACES.path(None, ns))

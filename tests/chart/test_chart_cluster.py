@@ -1,7 +1,7 @@
 """The chart on the dev cluster: lint, server-side dry-run, install, RBAC, PromQL.
 
-The dev cluster's runner runs the installed operator Deployment as a real `canaria operator`
-process with the chart's ServiceAccount token, so what it manages proves the RBAC suffices.
+The installed operator runs as a Pod on the dev cluster's real node, from the image built
+here, with the chart's ServiceAccount token: what it manages proves the RBAC suffices.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from canaria_serving import contract
+from tests.chart.install import image_values
 from tests.chart.support import (
     ALL_FEATURES,
     CHART,
@@ -33,11 +34,19 @@ from tests.chart.support import (
     template,
 )
 from tests.cluster.kube import attempt, is_ready, kubectl_json, new_namespace, run, wait_for
-from tests.cluster.test_runner import _tiny_model
+from tests.cluster.models import add_one_model
 
 pytestmark = pytest.mark.cluster
 
-IMAGE = ("image.repository=ghcr.io/canaria/canaria", "image.tag=dev")
+
+def _image_sets(image: str) -> tuple[str, ...]:
+    values = image_values(image)
+    return (
+        f"image.repository={values['image']['repository']}",
+        f"image.tag={values['image']['tag']}",
+        "image.pullPolicy=Never",
+        "servingImagePullPolicy=Never",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +80,7 @@ class Release:
             name,
             model_dir,
         )
+        self.store: Any = None  # the model store pods fetch from
 
     @property
     def service_account(self) -> str:
@@ -95,14 +105,14 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def release(monitoring: Any) -> Iterator[Release]:
+def release(monitoring: Any, dev_image: str, model_store: Any) -> Iterator[Release]:
     """`helm install` watching one namespace, every optional template on."""
     ns = new_namespace(monitoring, "chart")
     name = f"c{uuid.uuid4().hex[:5]}"
     model_dir = Path(tempfile.mkdtemp(prefix="canaria-chart-"))
     sets = (
         *ALL_FEATURES,
-        *IMAGE,
+        *_image_sets(dev_image),
         f"watchNamespaces={{{ns}}}",
         f"prometheusUrl={monitoring.prometheus_url}",
         f"peering.name={name}",
@@ -122,7 +132,9 @@ def release(monitoring: Any) -> Iterator[Release]:
         timeout=150,
     )
     try:
-        yield Release(monitoring, ns, name, model_dir)
+        rel = Release(monitoring, ns, name, model_dir)
+        rel.store = model_store
+        yield rel
     finally:
         attempt(monitoring, "helm", "uninstall", name, "-n", ns, "--wait", timeout=120)
         attempt(monitoring, "kubectl", "delete", "namespace", ns, "--wait=false")
@@ -278,12 +290,13 @@ def test_examples_pass_server_side_dry_run(release: Release) -> None:
 
 
 def _md(release: Release, name: str, model: Path, version: str) -> None:
+    url = release.store.publish(model, f"{release.namespace}/{model.name}")
     manifest = {
         "apiVersion": "canaria.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": release.namespace},
         "spec": {
-            "model": {"uri": f"file://{model}", "version": version},
+            "model": {"uri": url, "version": version},
             "rollout": {"strategy": "Canary", "analysisInterval": "10s"},
         },
     }
@@ -305,8 +318,8 @@ def served(release: Release) -> tuple[Release, str]:
     """A ModelDeployment served and rolled out (v1 -> v2 canary -> promoted) by the chart's
     operator, under the chart's ServiceAccount: its RBAC is enough for a whole rollout."""
     v1, v2 = release.model_dir / "v1.onnx", release.model_dir / "v2.onnx"
-    _tiny_model(v1)
-    _tiny_model(v2)
+    add_one_model(v1)
+    add_one_model(v2)
     _md(release, "adder", v1, "1")
     wait_for("v1 Ready", _phase(release, "adder", "Ready", "1"), timeout=120)
     _md(release, "adder", v2, "2")
@@ -390,12 +403,17 @@ def test_every_dashboard_and_alert_query_evaluates(served: tuple[Release, str]) 
         _query(c.prometheus_url, expr)  # evaluates (status success), firing or not
 
 
-def test_cluster_wide_rbac_without_secrets_access(dev_cluster: Any) -> None:
+def test_cluster_wide_rbac_without_secrets_access(dev_cluster: Any, dev_image: str) -> None:
     """Cluster-wide install (no operator replica runs, only the RBAC is checked) with
     rbac.secretsGet=false: everything the operator calls, in any namespace; no Secret at all."""
     ns = new_namespace(dev_cluster, "chartcw")
     name = f"w{uuid.uuid4().hex[:5]}"
-    sets = (*IMAGE, "operator.replicas=0", "rbac.secretsGet=false", f"peering.name={name}")
+    sets = (
+        *_image_sets(dev_image),
+        "operator.replicas=0",
+        "rbac.secretsGet=false",
+        f"peering.name={name}",
+    )
     run(dev_cluster, "helm", "install", name, str(CHART), "-n", ns, *helm_args(*sets), timeout=90)
     try:
         rel = Release(dev_cluster, ns, name, Path(ns))

@@ -1,7 +1,9 @@
-"""Dockerfile and kind-config.yaml, checked without a Docker engine (none runs here)."""
+"""Dockerfile, wheels and kind-config.yaml, checked without building the image (the image
+itself is built and run on the dev cluster's node: tests/cluster, tests/e2e)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -44,6 +46,12 @@ def _stages() -> dict[str, list[tuple[str, str]]]:
     return stages
 
 
+def test_dockerfile_needs_no_registry_but_its_base() -> None:
+    """No `# syntax=` line (BuildKit would fetch a frontend image from a registry)."""
+    first = DOCKERFILE.read_text().splitlines()
+    assert not [line for line in first if re.match(r"#\s*syntax\s*=", line)]
+
+
 def test_dockerfile_is_multi_stage_with_an_overridable_base() -> None:
     instructions = _instructions()
     assert instructions[0][0] == "ARG"
@@ -61,6 +69,10 @@ def test_runtime_stage_is_non_root_without_compilers_or_healthcheck() -> None:
     uid = users[-1].split(":")[0]
     assert uid.isdigit(), "numeric USER (runAsNonRoot can check it)"
     assert int(uid) != 0, "non-root USER"
+    # the pods' runAsUser (operator-made and chart) is the image's user
+    assert int(uid) == contract.RUN_AS_UID
+    chart = (ROOT / "charts" / "canaria" / "templates" / "deployment.yaml").read_text()
+    assert f"runAsUser: {contract.RUN_AS_UID}" in chart
     assert "HEALTHCHECK" not in words
     run_text = " ".join(rest for w, rest in runtime if w == "RUN")
     for tool in ("gcc", "build-essential", "apt-get install", "python -m build"):
@@ -78,29 +90,81 @@ def test_copied_sources_exist() -> None:
                 assert (ROOT / src).exists(), src
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+def _build_wheel(source: Path, out: Path, pattern: str) -> Path:
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
+        [*argv, "-w", str(out), str(source)],
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    (built,) = out.glob("canaria-*.whl")
+    (built,) = out.glob(pattern)
     return built
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_wheel(ROOT, tmp_path_factory.mktemp("wheel"), "canaria-0*.whl")
+
+
+@pytest.fixture(scope="module")
+def devtools_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("devtools-wheel")
+    return _build_wheel(ROOT / "devtools", out, "canaria_devtools-*.whl")
+
+
+def test_the_product_wheel_has_no_developer_tools(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        assert not [n for n in zf.namelist() if n.startswith("canaria_devtools")]
+
+
+def test_the_demo_works_from_installed_packages(
+    wheel: Path, devtools_wheel: Path, tmp_path: Path
+) -> None:
+    """Installed from wheels (no checkout): the devtools find the CRDs and the chart in their
+    package, and assemble the image's build context from the installed sources."""
+    target = tmp_path / "site"
+    for built in (wheel, devtools_wheel):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
+             str(built)],
+            capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    context = tmp_path / "context"
+    context.mkdir()
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import canaria_devtools, canaria_operator\n"
+        f"assert canaria_devtools.__file__.startswith({str(target)!r}), canaria_devtools.__file__\n"
+        "from canaria_devtools.demo import run\n"
+        "from canaria_devtools.devcluster import images\n"
+        "print(*run._crds(), run._chart(), sep='\\n')\n"
+        f"ctx = images.installed_context(Path({str(context)!r}))\n"
+        "print(images.context_digest(ctx))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    *crds, chart, digest = out.stdout.split()
+    assert all(c.startswith(str(target)) for c in crds)
+    assert len(crds) == 2
+    assert chart.startswith(str(target))
+    assert Path(chart, "Chart.yaml").is_file()
+    for name in ("Dockerfile", "pyproject.toml", "README.md", ".dockerignore"):
+        assert (context / name).read_bytes() == (ROOT / name).read_bytes(), name
+    for rel in ("serving/src/canaria_serving/contract.py", "operator/src/canaria_operator/cli.py"):
+        assert (context / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    # the same build context as this checkout: the image would be the same
+    from canaria_devtools.devcluster.images import context_digest
+
+    assert digest == context_digest(ROOT)
 
 
 def test_wheel_has_the_entrypoint_and_every_role(wheel: Path) -> None:

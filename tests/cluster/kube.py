@@ -60,9 +60,16 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
-def new_namespace(cluster: HasEnv, prefix: str) -> str:
+RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
+
+
+def new_namespace(cluster: HasEnv, prefix: str, restricted: bool = True) -> str:
+    """A fresh namespace; by default the API server's Pod Security admission enforces the
+    Restricted standard in it (every pod the operator makes must meet it)."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     run(cluster, "kubectl", "create", "namespace", name)
+    if restricted:
+        run(cluster, "kubectl", "label", "namespace", name, RESTRICTED)
     return name
 
 
@@ -81,3 +88,18 @@ def pod_when(
 def is_ready(pod: dict[str, Any]) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def kill_container(cluster: Any, pod: dict[str, Any], container: str) -> None:
+    """SIGKILL a pod's container through the node's container runtime (containerd), as an
+    OOM kill or a crash would; the kubelet then restarts it."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    (status,) = [s for s in statuses if s["name"] == container]
+    container_id = status["containerID"].removeprefix("containerd://")
+    ctr = ["ctr", f"--address={cluster.containerd_socket}", "--namespace=k8s.io"]
+    subprocess.run(
+        [*ctr, "task", "kill", "--signal", "SIGKILL", container_id],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )

@@ -1,5 +1,8 @@
-"""The end-to-end stage: dev cluster, the operator (real serving pods, real router), real
-Prometheus, models made by `canaria package`, and steady client traffic through the router."""
+"""The end-to-end stage, as a user's cluster runs it: the operator installed by the Helm chart
+from the image built here (a pod, in-cluster config, the chart's ServiceAccount), serving pods
+and the router in containers on the dev cluster's real node, real Prometheus scraping pod
+IPs, models made by `canaria package` fetched over HTTP, and steady client traffic through
+the model's Service (ClusterIP via kube-proxy) and the router."""
 
 from __future__ import annotations
 
@@ -13,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from canaria_serving.contract import OPERATOR_METRICS_PORT
-from tests.cluster.kube import attempt, is_ready, kubectl_json, new_namespace, run, wait_for
+from canaria_serving import contract
+from tests.chart.install import ChartOperator
+from tests.cluster.kube import attempt, kubectl_json, new_namespace, run, wait_for
 from tests.e2e.load import LoadGenerator
 from tests.e2e.models import Model, iris_rows, make_models
-from tests.operator_cluster.support import OperatorProcess, install_crds, md_manifest, peering
+from tests.operator_cluster.support import install_crds, md_manifest
 
 NAME = "iris"
 INTERVAL = 10  # seconds between analysis rounds
@@ -88,7 +92,8 @@ class Stage:
     cluster: Any
     namespace: str
     models: dict[str, Model]
-    operator: OperatorProcess
+    urls: dict[str, str]  # model -> where pods fetch it
+    operator: ChartOperator
     load: LoadGenerator
     watch: StatusWatch
     tmp: Path
@@ -99,7 +104,7 @@ class Stage:
         """Ask for ``version`` served from model file ``model``; returns when it was applied."""
         m = self.models[model]
         spec = {
-            "model": {"uri": f"file://{m.path}", "version": version, "sha256": sha or m.sha256},
+            "model": {"uri": self.urls[model], "version": version, "sha256": sha or m.sha256},
             "serving": {"replicas": 1},
             "rollout": rollout_spec(strategy),
         }
@@ -132,52 +137,37 @@ class Stage:
             raise
 
 
-def operator_process(cluster: Any, namespace: str, log: Path) -> OperatorProcess:
-    """The operator on the metrics port the dev cluster's Prometheus scrapes (8000), so the
-    dashboard's operator panels have data; fails loudly if the port is taken."""
-    op = OperatorProcess(cluster, namespace, log)
-    op.metrics_port = OPERATOR_METRICS_PORT
-    return op
-
-
-def _router_url(cluster: Any, namespace: str) -> str | None:
-    pods = kubectl_json(
-        cluster,
-        "get",
-        "pods",
-        "-n",
-        namespace,
-        "-l",
-        f"canaria.dev/model={NAME},app.kubernetes.io/component=router",
-    )["items"]
-    ready = [p for p in pods if is_ready(p) and not p["metadata"].get("deletionTimestamp")]
-    return f"http://{ready[0]['status']['podIP']}:8080" if ready else None
+def model_url(cluster: Any, namespace: str) -> str:
+    """The model's address for clients: its Service (ClusterIP, through kube-proxy), which
+    sends to the router."""
+    svc = kubectl_json(cluster, "get", "service", NAME, "-n", namespace)
+    return f"http://{svc['spec']['clusterIP']}:{contract.SERVING_PORT}"
 
 
 @pytest.fixture(scope="module")
-def stage(dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+def stage(
+    dev_cluster: Any, dev_image: str, model_store: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stage]:
     install_crds(dev_cluster)
     ns = new_namespace(dev_cluster, "e2e")
-    peering(dev_cluster, ns)
     tmp = tmp_path_factory.mktemp("e2e")
     models = make_models(tmp)
-    op = operator_process(dev_cluster, ns, tmp / "operator.log").start()
+    urls = {k: model_store.publish(m.path, f"{ns}/{m.path.name}") for k, m in models.items()}
+    op = ChartOperator(dev_cluster, ns, dev_image, tmp).install()
     watch = StatusWatch(dev_cluster, ns).start()
     load: LoadGenerator | None = None
     idle = LoadGenerator("http://unused", iris_rows())
-    st = Stage(time.time(), dev_cluster, ns, models, op, idle, watch, tmp)
+    st = Stage(time.time(), dev_cluster, ns, models, urls, op, idle, watch, tmp)
     try:
         st.apply("1", "1")
-        st.wait("v1 Ready", lambda s: s.get("phase") == "Ready", timeout=120)
-        url = wait_for("a Ready router pod", lambda: _router_url(dev_cluster, ns), timeout=60)
-        load = LoadGenerator(url, iris_rows(), rate=25.0).start()
+        st.wait("v1 Ready", lambda s: s.get("phase") == "Ready", timeout=180)
+        load = LoadGenerator(model_url(dev_cluster, ns), iris_rows(), rate=25.0).start()
         st.load = load
-        wait_for("traffic answered by v1", lambda: any(r.version == "1" for r in load.records), 30)
+        wait_for("traffic answered by v1", lambda: any(r.version == "1" for r in load.records), 60)
         yield st
     finally:
         if load is not None:
             load.stop()
         watch.stop()
-        op.stop()
-        st.operator.stop()  # the one a test restarted, if any
+        op.uninstall()
         attempt(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")

@@ -17,7 +17,7 @@ import pytest
 
 from tests.chart.support import dashboard_targets, documents, fill, rule_exprs, template
 from tests.cluster.kube import kubectl_json, wait_for
-from tests.e2e.conftest import INTERVAL, NAME, Stage, operator_process
+from tests.e2e.conftest import INTERVAL, NAME, Stage
 from tests.e2e.load import Record
 from tests.operator_cluster.support import events
 
@@ -171,11 +171,8 @@ def test_5_operator_killed_mid_rollout_finishes_once(stage: Stage) -> None:
         "v7 at step 1",
         lambda s: s.get("currentStep") == 0 and (s.get("canary") or {}).get("version") == "7",
     )
-    stage.operator.kill()
-    time.sleep(INTERVAL / 2)
-    stage.operator = operator_process(
-        stage.cluster, stage.namespace, stage.tmp / "operator-2.log"
-    ).start()
+    before = stage.operator.kill()  # SIGKILL through the container runtime
+    stage.operator.wait_restarted(before)
     md = stage.wait("v7 promoted by the restarted operator", _promoted("7"))
     history = [h for h in md["status"]["history"] if h["version"] == "7"]
     assert [h["result"] for h in history] == ["Promoted"]

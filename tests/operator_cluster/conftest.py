@@ -10,7 +10,7 @@ import pytest
 
 from tests.cluster.kube import attempt, new_namespace
 from tests.operator_cluster.support import (
-    SIMULATED,
+    Models,
     OperatorProcess,
     install_crds,
     install_gateway_crds,
@@ -33,10 +33,22 @@ def namespace(crds: Any) -> Iterator[str]:
     attempt(crds, "kubectl", "delete", "namespace", ns, "--wait=false")
 
 
+def image_env(image: str) -> dict[str, str]:
+    """The operator's settings for pods on the dev cluster's node: the image built here."""
+    return {"CANARIA_OPERATOR_IMAGE": image, "CANARIA_OPERATOR_IMAGE_PULL_POLICY": "Never"}
+
+
 @pytest.fixture
-def operator(crds: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator on ``namespace``; serving pods simulated by kwok (Ready, no process)."""
-    op = OperatorProcess(crds, namespace, tmp_path / "operator.log", "--pod-annotation", SIMULATED)
+def models(model_store: Any, namespace: str) -> Models:
+    return Models(model_store, namespace)
+
+
+@pytest.fixture
+def operator(
+    crds: Any, namespace: str, tmp_path: Path, dev_image: str
+) -> Iterator[OperatorProcess]:
+    """The operator on ``namespace`` (a process here); its pods run on the real node."""
+    op = OperatorProcess(crds, namespace, tmp_path / "operator.log", env=image_env(dev_image))
     op.start()
     yield op
     op.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -18,8 +19,21 @@ from tests.cluster.kube import HasEnv, attempt, kubectl_json, run, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = (REPO / "crds" / "modeldeployment.yaml", REPO / "crds" / "kopf-peering.yaml")
-SIMULATED = "canaria.dev/dev-cluster-run=false"  # kwok makes such pods Ready, no process
-SHA = "0" * 64
+IRIS = REPO / "examples" / "models" / "iris-v1.onnx"
+SHA = "0" * 64  # a well-formed digest no model has
+
+
+class Models:
+    """Real models for ModelDeployments: ``models("v2")`` publishes the example iris model as
+    ``<version>.onnx`` in the model store and returns ``spec.model`` (URI, version, sha256)."""
+
+    def __init__(self, store: Any, prefix: str) -> None:
+        self.store, self.prefix = store, prefix
+
+    def __call__(self, version: str, source: Path = IRIS) -> dict[str, str]:
+        url = self.store.publish(source, f"{self.prefix}/{version}.onnx")
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        return {"uri": url, "version": version, "sha256": digest}
 
 
 def free_port() -> int:

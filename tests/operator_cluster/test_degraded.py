@@ -9,7 +9,7 @@ import pytest
 
 from tests.cluster.kube import run
 from tests.operator_cluster.support import (
-    SHA,
+    Models,
     OperatorProcess,
     apply_md,
     condition,
@@ -31,18 +31,12 @@ def _degraded_because(reason: str) -> Any:
 
 
 def test_unknown_secret_degrades_only_its_object(
-    crds: Any, namespace: str, operator: OperatorProcess
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
 ) -> None:
-    locked = {
-        "model": {
-            "uri": "s3://models/iris.onnx",
-            "version": "v1",
-            "sha256": SHA,
-            "credentialsSecretRef": {"name": "s3-creds"},
-        }
-    }
+    # the model store ignores the token; the fetch sends it (CANARIA_FETCH_BEARER_TOKEN)
+    locked = {"model": {**models("v1"), "credentialsSecretRef": {"name": "s3-creds"}}}
     apply_md(crds, namespace, "locked", locked)
-    apply_md(crds, namespace, "healthy", {"model": {"uri": "file:///m/ok.onnx", "version": "v1"}})
+    apply_md(crds, namespace, "healthy", {"model": models("v1")})
     md = wait_md(
         crds, namespace, "locked", "Degraded SecretNotFound", _degraded_because("SecretNotFound")
     )
@@ -69,8 +63,7 @@ def test_unknown_secret_degrades_only_its_object(
         "s3-creds",
         "-n",
         namespace,
-        "--from-literal=AWS_ACCESS_KEY_ID=x",
-        "--from-literal=AWS_SECRET_ACCESS_KEY=y",
+        "--from-literal=CANARIA_FETCH_BEARER_TOKEN=t0ken",
     )
     md = wait_md(crds, namespace, "locked", "Ready after the Secret appeared", phase_is("Ready"))
     cond = condition(md, "Degraded")

@@ -1,13 +1,15 @@
 """Every example manifest, applied for real to the dev cluster with the operator running.
 
-Serving pods are simulated by kwok (the examples' models live on a PVC), so this checks what
-the operator makes of each example: it is accepted, reaches Ready, and has the traffic objects
-its router mode calls for. A hostPath PersistentVolume pre-bound to the claim `models` stands
-in for the storage the examples expect."""
+The examples' models live on a PVC: a hostPath PersistentVolume pre-bound to the claim
+`models` stands in for the storage they expect, holding a real model at each path. The pods run
+on the real node, so each example is accepted, served (Ready) and has the traffic objects its
+router mode calls for."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,24 @@ from tests.operator_cluster.support import OperatorProcess, get, owned, phase_is
 
 pytestmark = pytest.mark.cluster
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
+
+
+MODEL = Path(__file__).resolve().parents[2] / "examples" / "models" / "iris-v1.onnx"
+
+
+def _volume(paths: list[str]) -> Path:
+    """A folder the pods' user (65532) can read, with the model at every claim path."""
+    root = Path(tempfile.mkdtemp(prefix="canaria-pv-"))
+    root.chmod(0o755)
+    for rel in paths:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        shutil.copyfile(MODEL, target)
+        target.chmod(0o644)
+    for folder in root.rglob("*"):
+        if folder.is_dir():
+            folder.chmod(0o755)
+    return root
 
 
 def _storage(cluster: Any, namespace: str, tmp_path: Path) -> None:
@@ -53,11 +73,16 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def test_every_example_is_served(
-    crds: Any, namespace: str, operator: OperatorProcess, tmp_path: Path
-) -> None:
-    _storage(crds, namespace, tmp_path)
+def test_every_example_is_served(crds: Any, namespace: str, operator: OperatorProcess) -> None:
     paths = sorted(EXAMPLES.glob("*.yaml"))
+    docs = [doc for path in paths for doc in _documents(path)]
+    claim_paths = [
+        d["spec"]["model"]["uri"].removeprefix("pvc://models/")
+        for d in docs
+        if d["kind"] == "ModelDeployment"
+    ]
+    volume = _volume(claim_paths)
+    _storage(crds, namespace, volume)
     models = []
     for path in paths:
         for doc in _documents(path):
@@ -67,7 +92,7 @@ def test_every_example_is_served(
     assert {m["spec"]["rollout"]["strategy"] for m in models} >= {"Canary", "BlueGreen", "Shadow"}
     for doc in models:
         name = doc["metadata"]["name"]
-        md = wait_md(crds, namespace, name, "Ready", phase_is("Ready"), timeout=90)
+        md = wait_md(crds, namespace, name, "Ready", phase_is("Ready"), timeout=180)
         assert md["status"]["stable"]["version"] == str(doc["spec"]["model"]["version"])
         (dep,) = owned(crds, namespace, "deployment", name)
         replicas = (doc["spec"].get("serving") or {}).get("replicas", 1)

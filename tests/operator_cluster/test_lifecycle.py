@@ -8,7 +8,7 @@ import pytest
 
 from tests.cluster.kube import run, wait_for
 from tests.operator_cluster.support import (
-    SHA,
+    Models,
     OperatorProcess,
     apply_md,
     condition,
@@ -23,15 +23,8 @@ from tests.operator_cluster.support import (
 pytestmark = pytest.mark.cluster
 
 
-def _spec(version: str, strategy: str = "Canary") -> dict[str, Any]:
-    return {
-        "model": {
-            "uri": f"https://models.local/iris-{version}.onnx",
-            "version": version,
-            "sha256": SHA,
-        },
-        "rollout": {"strategy": strategy},
-    }
+def _spec(models: Models, version: str, strategy: str = "Canary") -> dict[str, Any]:
+    return {"model": models(version), "rollout": {"strategy": strategy}}
 
 
 def _versions(objs: list[dict[str, Any]]) -> dict[str, str]:
@@ -39,9 +32,9 @@ def _versions(objs: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def test_create_update_immediate_and_delete(
-    crds: Any, namespace: str, operator: OperatorProcess
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
 ) -> None:
-    apply_md(crds, namespace, "iris", _spec("v1", "Immediate"))
+    apply_md(crds, namespace, "iris", _spec(models, "v1", "Immediate"))
     md = wait_md(crds, namespace, "iris", "Ready", phase_is("Ready"))
     status = md["status"]
     assert status["observedGeneration"] == md["metadata"]["generation"]
@@ -71,7 +64,7 @@ def test_create_update_immediate_and_delete(
     assert {e["reason"] for e in events(crds, namespace, "iris")} >= {"StableReady", "PhaseReady"}
 
     # Immediate: v2 replaces v1 at once, no canary track, no analysis.
-    apply_md(crds, namespace, "iris", _spec("v2", "Immediate"))
+    apply_md(crds, namespace, "iris", _spec(models, "v2", "Immediate"))
     md = wait_md(
         crds,
         namespace,
@@ -104,9 +97,9 @@ def test_create_update_immediate_and_delete(
 
 
 def test_unchanged_object_is_not_written(
-    crds: Any, namespace: str, operator: OperatorProcess
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
 ) -> None:
-    apply_md(crds, namespace, "quiet", _spec("v1"))
+    apply_md(crds, namespace, "quiet", _spec(models, "v1"))
     wait_md(crds, namespace, "quiet", "Ready", phase_is("Ready"))
     settle(3)  # let the last status transition land
 
@@ -153,11 +146,11 @@ def _reconciles(op: OperatorProcess) -> float:
 
 
 def test_new_version_with_canary_strategy_creates_canary_track(
-    crds: Any, namespace: str, operator: OperatorProcess
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
 ) -> None:
-    apply_md(crds, namespace, "flowers", _spec("v1"))
+    apply_md(crds, namespace, "flowers", _spec(models, "v1"))
     wait_md(crds, namespace, "flowers", "Ready", phase_is("Ready"))
-    apply_md(crds, namespace, "flowers", _spec("v2"))
+    apply_md(crds, namespace, "flowers", _spec(models, "v2"))
     md = wait_md(
         crds,
         namespace,
@@ -172,7 +165,7 @@ def test_new_version_with_canary_strategy_creates_canary_track(
         "flowers-v1": "v1",
         "flowers-v2": "v2",
     }
-    # a Ready canary enters the first step; the analysis has no data from simulated pods,
+    # a Ready canary enters the first step; the analysis has no data (no client traffic),
     # so the rollout holds there (Inconclusive never promotes)
     md = wait_md(
         crds,
@@ -191,19 +184,21 @@ def test_new_version_with_canary_strategy_creates_canary_track(
     assert "RolloutStarted" in {e["reason"] for e in events(crds, namespace, "flowers")}
 
 
-def test_printer_columns_and_explain(crds: Any, namespace: str, operator: OperatorProcess) -> None:
+def test_printer_columns_and_explain(
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
+) -> None:
     apply_md(
         crds,
         namespace,
         "cols",
-        {**_spec("v1"), "model": {**_spec("v1")["model"], "name": "served-name"}},
+        {**_spec(models, "v1"), "model": {**_spec(models, "v1")["model"], "name": "served-name"}},
     )
     wait_md(crds, namespace, "cols", "Ready", phase_is("Ready"))
     apply_md(
         crds,
         namespace,
         "cols",
-        {**_spec("v2"), "model": {**_spec("v2")["model"], "name": "served-name"}},
+        {**_spec(models, "v2"), "model": {**_spec(models, "v2")["model"], "name": "served-name"}},
     )
     wait_md(
         crds,

@@ -12,7 +12,8 @@ from canaria_operator.api import ModelDeployment
 from canaria_operator.settings import OperatorSettings
 from canaria_operator.workloads import ANNOTATION_SPEC_HASH, Artifact, build_version
 from tests.cluster.kube import kubectl_json, wait_for
-from tests.operator_cluster.support import SHA, OperatorProcess, apply_md, get, owned
+from tests.operator_cluster.conftest import image_env
+from tests.operator_cluster.support import Models, OperatorProcess, apply_md, get, owned
 
 pytestmark = pytest.mark.cluster
 COUNT = 8
@@ -28,15 +29,12 @@ def _ready(cluster: Any, ns: str) -> int:
 
 
 def test_restart_mid_reconcile_converges_without_duplicates(
-    crds: Any, namespace: str, tmp_path: Path
+    crds: Any, namespace: str, tmp_path: Path, models: Models, dev_image: str
 ) -> None:
     for name in _names():
-        spec = {
-            "model": {"uri": f"https://models.local/{name}.onnx", "version": "v1", "sha256": SHA}
-        }
-        apply_md(crds, namespace, name, spec)
-    annotation = "canaria.dev/dev-cluster-run=false"
-    first = OperatorProcess(crds, namespace, tmp_path / "first.log", "--pod-annotation", annotation)
+        apply_md(crds, namespace, name, {"model": models("v1")})
+    env = image_env(dev_image)
+    first = OperatorProcess(crds, namespace, tmp_path / "first.log", env=env)
     first.start()
     wait_for(
         "a first Deployment",
@@ -49,16 +47,14 @@ def test_restart_mid_reconcile_converges_without_duplicates(
     ready_at_kill = _ready(crds, namespace)
     assert ready_at_kill < COUNT, "the operator finished before it was killed: nothing tested"
 
-    second = OperatorProcess(
-        crds, namespace, tmp_path / "second.log", "--pod-annotation", annotation
-    )
+    second = OperatorProcess(crds, namespace, tmp_path / "second.log", env=env)
     second.start()
     try:
-        wait_for(f"all {COUNT} Ready", lambda: _ready(crds, namespace) == COUNT, timeout=90)
+        wait_for(f"all {COUNT} Ready", lambda: _ready(crds, namespace) == COUNT, timeout=180)
     finally:
         second.stop()
 
-    settings = OperatorSettings(pod_annotations={"canaria.dev/dev-cluster-run": "false"})
+    settings = OperatorSettings(image=dev_image, image_pull_policy="Never")
     for name in _names():
         deployments = owned(crds, namespace, "deployment", name)
         services = owned(crds, namespace, "service", name)
@@ -78,6 +74,7 @@ def test_restart_mid_reconcile_converges_without_duplicates(
             born="stable",
             role="stable",
             image=settings.image,
+            pull_policy=settings.image_pull_policy,
             pod_annotations=settings.pod_annotations,
         )
         got = deployments[0]["metadata"]["annotations"][ANNOTATION_SPEC_HASH]

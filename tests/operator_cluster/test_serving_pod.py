@@ -1,10 +1,10 @@
-"""A ModelDeployment served for real: the dev cluster's runner runs the operator's pod as a
-`canaria serve` process on its pod IP, which answers an Open Inference Protocol V2 request."""
+"""A ModelDeployment served for real: the kubelet runs the operator's pod (the image built
+here, `canaria fetch` then `canaria serve`), which answers Open Inference Protocol V2 on its
+pod IP; fetch failures reach status."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from canaria_serving import contract
-from tests.cluster.test_runner import _tiny_model as _add_one_model  # y = x + 1, 2 floats
-from tests.operator.modelserver import Behaviour, model_server
+from tests.cluster.models import add_one_model  # y = x + 1, 2 floats
 from tests.operator_cluster.support import (
     OperatorProcess,
     apply_md,
@@ -28,27 +27,25 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
-def real_operator(crds: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator with default pod settings: the runner runs its serving pods."""
-    op = OperatorProcess(crds, namespace, tmp_path / "operator.log").start()
-    yield op
-    op.stop()
+def served_model(model_store: Any, namespace: str, tmp_path: Path) -> tuple[str, str]:
+    """The add-one model in the model store: (base URL, sha256)."""
+    model = add_one_model(tmp_path / "add-one.onnx")
+    url = model_store.publish(model, f"{namespace}/add-one.onnx")
+    return url.rsplit("/", 1)[0], hashlib.sha256(model.read_bytes()).hexdigest()
 
 
-def test_runner_pod_answers_v2_on_its_pod_ip(
-    crds: Any, namespace: str, real_operator: OperatorProcess, tmp_path: Path
+def test_operator_pod_answers_v2_on_its_pod_ip(
+    crds: Any, namespace: str, operator: OperatorProcess, served_model: tuple[str, str]
 ) -> None:
-    model = tmp_path / "add-one.onnx"
-    _add_one_model(model)
-    spec = {"model": {"uri": f"file://{model}", "version": "7", "name": "adder"}}
+    base, digest = served_model
+    model = {"uri": f"{base}/add-one.onnx", "version": "7", "name": "adder", "sha256": digest}
+    spec = {"model": model}
     apply_md(crds, namespace, "adder", spec)
-    md = wait_md(
-        crds, namespace, "adder", "Ready (pod served by the runner)", phase_is("Ready"), timeout=120
-    )
+    md = wait_md(crds, namespace, "adder", "Ready", phase_is("Ready"), timeout=120)
     assert md["status"]["stable"]["readyReplicas"] == 1
     (pod,) = [p for p in owned(crds, namespace, "pod", "adder") if p["status"].get("podIP")]
     ip = pod["status"]["podIP"]
-    assert ip.startswith("127.")
+    assert pod["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
     body = {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
     url = f"http://{ip}:{contract.SERVING_PORT}{contract.v2_infer_path('adder')}"
     resp = httpx.post(url, json=body, timeout=10)
@@ -68,19 +65,8 @@ def _degraded_fetch(md: dict[str, Any]) -> bool:
     return cond is not None and cond["status"] == "True" and cond["reason"] == "ModelFetchFailed"
 
 
-@pytest.fixture
-def served_model(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A model on a real local HTTP server: (base URL, sha256)."""
-    root = tmp_path / "srv"
-    root.mkdir()
-    model = root / "add-one.onnx"
-    _add_one_model(model)
-    with model_server(Behaviour(root)) as base:
-        yield base, hashlib.sha256(model.read_bytes()).hexdigest()
-
-
 def test_http_fetch_with_sha256_checked_serves(
-    crds: Any, namespace: str, real_operator: OperatorProcess, served_model: tuple[str, str]
+    crds: Any, namespace: str, operator: OperatorProcess, served_model: tuple[str, str]
 ) -> None:
     base, digest = served_model
     spec = {"model": {"uri": f"{base}/add-one.onnx", "version": "1", "sha256": digest}}
@@ -98,7 +84,7 @@ def test_http_fetch_with_sha256_checked_serves(
 
 
 def test_wrong_sha256_and_missing_model_are_degraded(
-    crds: Any, namespace: str, real_operator: OperatorProcess, served_model: tuple[str, str]
+    crds: Any, namespace: str, operator: OperatorProcess, served_model: tuple[str, str]
 ) -> None:
     """The same file as above with a wrong digest is refused: the pod never becomes Ready."""
     base, digest = served_model
@@ -120,12 +106,12 @@ def test_wrong_sha256_and_missing_model_are_degraded(
         assert "ModelFetchFailed" in warnings
     # one bad object does not stop the others: the same file with the right digest is served
     wait_md(crds, namespace, "fine", "Ready", phase_is("Ready"), timeout=120)
-    assert real_operator.proc is not None
-    assert real_operator.proc.poll() is None
+    assert operator.proc is not None
+    assert operator.proc.poll() is None
 
 
 def test_fetch_failure_message_reaches_status(
-    crds: Any, namespace: str, real_operator: OperatorProcess, served_model: tuple[str, str]
+    crds: Any, namespace: str, operator: OperatorProcess, served_model: tuple[str, str]
 ) -> None:
     base, _ = served_model
     apply_md(

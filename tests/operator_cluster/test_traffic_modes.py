@@ -11,7 +11,7 @@ import pytest
 
 from tests.cluster.kube import run, wait_for
 from tests.operator_cluster.support import (
-    SHA,
+    Models,
     OperatorProcess,
     apply_md,
     get,
@@ -23,9 +23,11 @@ from tests.operator_cluster.support import (
 pytestmark = pytest.mark.cluster
 
 
-def _spec(version: str, traffic: dict[str, Any], replicas: int = 1) -> dict[str, Any]:
+def _spec(
+    models: Models, version: str, traffic: dict[str, Any], replicas: int = 1
+) -> dict[str, Any]:
     return {
-        "model": {"uri": f"https://models.local/{version}.onnx", "version": version, "sha256": SHA},
+        "model": models(version),
         "serving": {"replicas": replicas},
         "rollout": {
             "strategy": "Canary",
@@ -65,15 +67,15 @@ def _refs(cluster: Any, namespace: str) -> list[tuple[str, int]]:
 
 
 def test_gateway_api_weights_follow_the_rollout(
-    crds: Any, namespace: str, operator: OperatorProcess
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
 ) -> None:
     run(crds, "kubectl", "apply", "-n", namespace, "-f", "-", stdin=json.dumps(_route("gw-route")))
     traffic = {"router": "GatewayAPI", "httpRouteRef": {"name": "gw-route"}}
-    apply_md(crds, namespace, "gw", _spec("v1", traffic))
+    apply_md(crds, namespace, "gw", _spec(models, "v1", traffic))
     wait_md(crds, namespace, "gw", "Ready", phase_is("Ready"))
     assert _refs(crds, namespace) == [("gw-stable", 100)]
     assert not owned(crds, namespace, "deployment", "gw", component="router")
-    apply_md(crds, namespace, "gw", _spec("v2", traffic))
+    apply_md(crds, namespace, "gw", _spec(models, "v2", traffic))
     wait_md(crds, namespace, "gw", "step 1", lambda m: m["status"].get("currentStep") == 0)
     wait_for(
         "weights 75/25 in the HTTPRoute",
@@ -101,25 +103,27 @@ def test_gateway_api_weights_follow_the_rollout(
 
 
 def test_missing_route_is_degraded_with_a_reason(
-    crds: Any, namespace: str, operator: OperatorProcess
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
 ) -> None:
     traffic = {"router": "GatewayAPI", "httpRouteRef": {"name": "nowhere"}}
-    apply_md(crds, namespace, "lost", _spec("v1", traffic))
+    apply_md(crds, namespace, "lost", _spec(models, "v1", traffic))
     md = wait_md(crds, namespace, "lost", "Degraded", phase_is("Degraded"))
     cond = next(c for c in md["status"]["conditions"] if c["type"] == "Degraded")
     assert cond["reason"] == "HTTPRouteNotFound"
     assert "nowhere" in cond["message"]
 
 
-def test_replicas_mode_splits_pods(crds: Any, namespace: str, operator: OperatorProcess) -> None:
+def test_replicas_mode_splits_pods(
+    crds: Any, namespace: str, operator: OperatorProcess, models: Models
+) -> None:
     traffic = {"router": "Replicas"}
-    apply_md(crds, namespace, "rep", _spec("v1", traffic, replicas=4))
+    apply_md(crds, namespace, "rep", _spec(models, "v1", traffic, replicas=4))
     wait_md(crds, namespace, "rep", "Ready", phase_is("Ready"))
     svc = get(crds, namespace, "service", "rep")
     assert svc is not None
     assert "canaria.dev/version" not in svc["spec"]["selector"]
     assert not owned(crds, namespace, "deployment", "rep", component="router")
-    apply_md(crds, namespace, "rep", _spec("v2", traffic, replicas=4))
+    apply_md(crds, namespace, "rep", _spec(models, "v2", traffic, replicas=4))
     wait_md(crds, namespace, "rep", "step 1", lambda m: m["status"].get("currentStep") == 0)
 
     def replicas() -> dict[str, int]:

@@ -15,6 +15,10 @@ ROUTER_PORT: Final = 8080
 OPERATOR_METRICS_PORT: Final = 8000
 OPERATOR_HEALTH_PORT: Final = 8081
 
+# --- the image -----------------------------------------------------------------------------
+# The image's user (the Dockerfile's USER) and every pod's runAsUser/runAsGroup/fsGroup.
+RUN_AS_UID: Final = 65532
+
 # --- HTTP paths --------------------------------------------------------------------------
 PATH_LIVE: Final = "/healthz"
 PATH_READY: Final = "/readyz"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,12 +29,15 @@ from canaria_devtools.demo.timeline import Sample, write_timeline
 from canaria_devtools.demo.traffic import LoadGenerator
 from canaria_devtools.demo.view import render
 from canaria_devtools.devcluster import gobuild
-from canaria_devtools.devcluster.cluster import DevCluster, down, load, up
+from canaria_devtools.devcluster.cluster import DevCluster, build_image, down, load, up
+from canaria_devtools.devcluster.inside import FileServer
 from canaria_devtools.devcluster.versions import Component
 
 __all__ = ["DemoOptions", "run_demo"]
 
-PACKAGED_CRDS = Path(__file__).resolve().parents[1] / "crds"
+PACKAGED = Path(__file__).resolve().parents[1]  # the installed canaria_devtools
+PACKAGED_CRDS = PACKAGED / "crds"
+RELEASE = "canaria-demo"
 NAME = "iris"
 Status = dict[str, Any]
 
@@ -82,6 +84,14 @@ def _crds() -> list[Path]:
     raise RuntimeError(f"the CRD files are neither in {PACKAGED_CRDS} nor in a source checkout")
 
 
+def _chart() -> Path:
+    """The Helm chart: the installed package's copy, else this source checkout's."""
+    for folder in (PACKAGED / "chart", Path(__file__).resolve().parents[4] / "charts" / "canaria"):
+        if (folder / "Chart.yaml").is_file():
+            return folder
+    raise RuntimeError("the Helm chart is neither in the installed package nor in a checkout")
+
+
 def _kubectl(cluster: DevCluster, *args: str, stdin: str | None = None) -> str:
     env = {**os.environ, **cluster.env()}
     proc = subprocess.run(
@@ -92,21 +102,14 @@ def _kubectl(cluster: DevCluster, *args: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _manifest(model: DemoModel, strategy: str, interval: int) -> dict[str, Any]:
+def _manifest(model: DemoModel, url: str, strategy: str, interval: int) -> dict[str, Any]:
     return {
         "apiVersion": "canaria.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": NAME},
         "spec": {
             "model": {
-                "uri": f"file://{model.path}",
+                "uri": url,
                 "version": model.version,
                 "sha256": model.sha256,
             },
@@ -137,7 +140,8 @@ class Demo:
         self.events: list[str] = []
         self.marks: list[tuple[float, str]] = []
         self.load: LoadGenerator | None = None
-        self.operator: subprocess.Popen[bytes] | None = None
+        self.files: FileServer | None = None
+        self.installed = False
 
     # --- setup ----------------------------------------------------------------------------
     def install(self) -> None:
@@ -146,55 +150,60 @@ class Demo:
         _kubectl(
             self.cluster, "wait", "--for=condition=Established", "crd/modeldeployments.canaria.dev"
         )
-        ns = self.opts.namespace
-        _kubectl(
-            self.cluster,
-            "apply",
-            "-f",
-            "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        )
-        _kubectl(
-            self.cluster,
-            "apply",
-            "-n",
-            ns,
-            "-f",
-            "-",
-            stdin=json.dumps(
-                {
-                    "apiVersion": "kopf.dev/v1",
-                    "kind": "KopfPeering",
-                    "metadata": {"name": "canaria"},
-                }
-            ),
-        )
-
-    def start_operator(self) -> None:
-        log = self.opts.workdir / "operator.log"
-        env = {
-            **os.environ,
-            **self.cluster.env(),
-            "CANARIA_OPERATOR_RESYNC_INTERVAL": "2",
-            "CANARIA_OPERATOR_ROUTER_REPLICAS": "1",
-            "CANARIA_OPERATOR_HEALTH_PORT": str(_free_port()),
-            "CANARIA_OPERATOR_METRICS_PORT": str(_free_port()),
+        namespace = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": self.opts.namespace,
+                # the API server proves every pod the operator makes meets this standard
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            },
         }
-        argv = [sys.executable, "-m", "canaria_operator.cli", "operator", "-n", self.opts.namespace]
-        argv += ["--kubeconfig", str(self.cluster.kubeconfig)]
-        with log.open("ab") as out:
-            self.operator = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-        self.console.log(f"operator running (pid {self.operator.pid}, log {log})")
+        _kubectl(self.cluster, "apply", "-f", "-", stdin=json.dumps(namespace))
+
+    def serve_models(self, folder: Path) -> str:
+        """The model files, served from inside the cluster's network namespace."""
+        net = self.cluster.net
+        self.files = FileServer(net.name, folder, net.node_ip).start()
+        return self.files.url
+
+    def start_operator(self, image: str) -> None:
+        """`helm install` of the chart: the operator as a pod, in-cluster config."""
+        repository, tag = image.rsplit(":", 1)
+        values = {
+            "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+            "servingImagePullPolicy": "Never",
+            "watchNamespaces": [self.opts.namespace],
+            "prometheusUrl": self.cluster.prometheus_url,
+            "peering": {"name": RELEASE},
+            "operator": {"extraEnv": [{"name": "CANARIA_OPERATOR_RESYNC_INTERVAL", "value": "2"}]},
+        }
+        values_file = self.opts.workdir / "values.yaml"
+        values_file.write_text(json.dumps(values))
+        env = {**os.environ, **self.cluster.env()}
+        argv = ["helm", "upgrade", "--install", RELEASE, str(_chart()), "-n", self.opts.namespace,
+                "-f", str(values_file), "--wait", "--timeout", "180s"]  # fmt: skip
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"helm install of the operator failed: {proc.stderr.strip()}")
+        self.installed = True
+        self.console.log(
+            f"operator installed by Helm (release {RELEASE}; "
+            f"`kubectl logs -n {self.opts.namespace} deploy/{RELEASE}-canaria-operator`)"
+        )
 
     def stop(self) -> None:
         if self.load is not None:
             self.load.stop()
-        if self.operator is not None and self.operator.poll() is None:
-            self.operator.terminate()
-            try:
-                self.operator.wait(20)
-            except subprocess.TimeoutExpired:
-                self.operator.kill()
+        if self.files is not None:
+            self.files.stop()
+        if self.installed and not self.opts.keep:
+            subprocess.run(
+                ["helm", "uninstall", RELEASE, "-n", self.opts.namespace],
+                env={**os.environ, **self.cluster.env()},
+                capture_output=True,
+                check=False,
+            )
 
     # --- observing ------------------------------------------------------------------------
     def md(self) -> dict[str, Any] | None:
@@ -230,10 +239,6 @@ class Demo:
             else _NoLive() as live
         ):
             while time.monotonic() < deadline:
-                if self.operator is not None and self.operator.poll() is not None:
-                    raise RuntimeError(
-                        f"the operator exited ({self.operator.returncode}); see its log"
-                    )
                 md = self.md()
                 if md is not None:
                     status = md.get("status") or {}
@@ -246,31 +251,20 @@ class Demo:
         raise RuntimeError(f"{title}: not done after {self.opts.timeout:.0f} s")
 
     def apply(self, model: DemoModel, strategy: str) -> None:
-        body = _manifest(model, strategy, self.opts.interval)
+        assert self.files is not None
+        url = f"{self.files.url}/{model.path.name}"
+        body = _manifest(model, url, strategy, self.opts.interval)
         _kubectl(
             self.cluster, "apply", "-n", self.opts.namespace, "-f", "-", stdin=json.dumps(body)
         )
         self.marks.append((time.time(), f"apply v{model.version} ({strategy})"))
 
-    def router_url(self) -> str | None:
-        pods = json.loads(
-            _kubectl(
-                self.cluster,
-                "get",
-                "pods",
-                "-n",
-                self.opts.namespace,
-                "-l",
-                f"canaria.dev/model={NAME},app.kubernetes.io/component=router",
-                "-o",
-                "json",
-            )
-        )["items"]
-        for pod in pods:
-            conds = (pod.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
-                return f"http://{pod['status']['podIP']}:8080"
-        return None
+    def model_url(self) -> str:
+        """The model's address: its Service (ClusterIP via kube-proxy, then the router)."""
+        svc = json.loads(
+            _kubectl(self.cluster, "get", "service", NAME, "-n", self.opts.namespace, "-o", "json")
+        )
+        return f"http://{svc['spec']['clusterIP']}:8080"
 
 
 class _NoLive:
@@ -299,15 +293,9 @@ def _rolled_back(version: str) -> Callable[[Status], bool]:
 def _story(demo: Demo, models: dict[str, DemoModel]) -> dict[str, Any]:
     demo.apply(models["1"], "Canary")
     demo.watch("v1: first deployment", lambda s: s.get("phase") == "Ready")
-    deadline = time.monotonic() + 60
-    url = demo.router_url()
-    while url is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-        url = demo.router_url()
-    if url is None:
-        raise RuntimeError("the router never became Ready")
+    url = demo.model_url()
     demo.load = LoadGenerator(url, iris_rows(), rate=25.0).start()  # type: ignore[arg-type]
-    demo.console.log(f"sending ~25 requests/s through the router at {url}")
+    demo.console.log(f"sending ~25 requests/s to the model's Service {url} (router in front)")
     time.sleep(5)
     demo.apply(models["2"], "Canary")
     demo.watch("v2 (good): Canary steps 20% -> 50% -> promote", _promoted("2"))
@@ -347,17 +335,23 @@ def run_demo(opts: DemoOptions) -> int:
     opts.workdir.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]canaria demo")
     existed = load() is not None
-    console.log("bringing up the dev cluster (kube-apiserver, etcd, kwok, Prometheus; no Docker)")
+    console.log(
+        "bringing up the dev cluster (control plane and a real node, in a network namespace)"
+    )
     cluster = up(progress=_BuildBar(console))
     demo = Demo(opts, cluster, console)
     code = 1
     try:
+        console.log("building the image from the Dockerfile (first time ~3 min) and loading it")
+        image, size, _ = build_image()
+        console.log(f"  {image} ({size / 1e6:.0f} MB)")
         demo.install()
         console.log("making models v1, v2, v3 with `canaria package`")
         models = make_demo_models(opts.workdir / "models")
         for m in models.values():
             console.log(f"  v{m.version}: {m.about}, sha256 {m.sha256[:12]}...")
-        demo.start_operator()
+        console.log(f"models served to the pods from {demo.serve_models(opts.workdir / 'models')}")
+        demo.start_operator(image)
         final = _story(demo, models)
         _summary(console, demo, final)
         assert demo.load is not None

@@ -24,7 +24,12 @@ _SERVER_DNS = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
-_SERVER_IPS = ("127.0.0.1", "10.0.0.1")  # 10.0.0.1: the `kubernetes` Service IP, never dialed
+_SERVER_IPS = ("127.0.0.1",)
+_CLIENT_EXT = [
+    "basicConstraints=CA:FALSE",
+    "keyUsage=critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage=clientAuth",
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ class Pki:
 
     def complete(self) -> bool:
         files = (self.ca_crt, self.ca_key, self.server_crt, self.server_key, self.admin_crt)
-        return all(p.is_file() for p in (*files, self.admin_key, self.sa_key, self.sa_pub))
+        node = [self.root / f"{n}.{e}" for n in _NODE_CERTS for e in ("crt", "key")]
+        return all(p.is_file() for p in (*files, self.admin_key, self.sa_key, self.sa_pub, *node))
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -97,8 +103,14 @@ def _leaf(pki: Pki, name: str, subject: str, extensions: list[str]) -> None:
     ext.unlink()
 
 
-def make_pki(root: Path) -> Pki:
-    """Create (or keep, when complete) the CA, server, admin and service-account keys."""
+_NODE_CERTS = ("kubelet", "kubelet-serving", "kube-proxy")
+
+
+def make_pki(root: Path, ips: tuple[str, ...] = (), node_name: str = "canaria-node") -> Pki:
+    """Create (or keep, when complete) the CA, the API server's serving certificate (for
+    ``ips`` too: the node IP and the ``kubernetes`` Service IP), the admin, kubelet and
+    kube-proxy client certificates, the kubelet's serving certificate, the service-account
+    keys."""
     pki = Pki(root)
     if pki.complete():
         return pki
@@ -111,7 +123,7 @@ def make_pki(root: Path) -> Pki:
         "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
         cwd=root,
     )  # fmt: skip
-    sans = [f"DNS:{d}" for d in _SERVER_DNS] + [f"IP:{ip}" for ip in _SERVER_IPS]
+    sans = [f"DNS:{d}" for d in _SERVER_DNS] + [f"IP:{ip}" for ip in (*_SERVER_IPS, *ips)]
     _leaf(
         pki,
         "apiserver",
@@ -123,14 +135,21 @@ def make_pki(root: Path) -> Pki:
             "subjectAltName=" + ",".join(sans),
         ],
     )
+    _leaf(pki, "admin", "/O=system:masters/CN=canaria-dev-admin", _CLIENT_EXT)
+    # The kubelet's own identity (Node authorizer + NodeRestriction) and kube-proxy's (bound
+    # to system:node-proxier by the API server's default RBAC).
+    _leaf(pki, "kubelet", f"/O=system:nodes/CN=system:node:{node_name}", _CLIENT_EXT)
+    _leaf(pki, "kube-proxy", "/CN=system:kube-proxy", _CLIENT_EXT)
+    node_sans = [f"DNS:{node_name}", *(f"IP:{ip}" for ip in ips)]
     _leaf(
         pki,
-        "admin",
-        "/O=system:masters/CN=canaria-dev-admin",
+        "kubelet-serving",
+        f"/CN={node_name}",
         [
             "basicConstraints=CA:FALSE",
             "keyUsage=critical,digitalSignature,keyEncipherment",
-            "extendedKeyUsage=clientAuth",
+            "extendedKeyUsage=serverAuth",
+            "subjectAltName=" + ",".join(node_sans),
         ],
     )
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=root)

@@ -42,12 +42,28 @@ def _up(args: argparse.Namespace) -> int:
     from .cluster import up
 
     try:
-        cluster = up(nodes=args.nodes)
+        cluster = up(kwok_nodes=args.kwok_nodes)
     except (RuntimeError, OSError) as exc:  # BuildError, ClusterError, a process not started
         print(f"canaria dev-cluster up: {exc}")
         return 2
     print(f"dev cluster is up: API {cluster.api_server}, Prometheus {cluster.prometheus_url}")
+    print(f"node {cluster.net.node_ip} in network namespace {cluster.net.name}")
     print(f'kubeconfig: {cluster.kubeconfig}   (use: eval "$(canaria dev-cluster env)")')
+    return 0
+
+
+def _image(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .cluster import build_image
+
+    try:
+        ref, size, loaded = build_image(Path(args.context) if args.context else None)
+    except (RuntimeError, OSError) as exc:  # ClusterError, ImageError
+        print(f"canaria dev-cluster image: {exc}")
+        return 2
+    where = "loaded into the node" if loaded else "built (no dev cluster is up to load it into)"
+    print(f"{ref} ({size / 1e6:.0f} MB): {where}")
     return 0
 
 
@@ -89,40 +105,26 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _logs(args: argparse.Namespace) -> int:
-    """kubectl logs cannot work without a kubelet: read the runner's log files instead."""
-    from .paths import state_dir
-
-    namespace, _, name = args.pod.rpartition("/")
-    pattern = f"{namespace or 'default'}_{name}_*/logs/{args.container or '*'}.log"
-    files = sorted((state_dir() / "pods").glob(pattern))
-    if not files:
-        print(f"no logs for pod {args.pod!r} (only pods run by the dev-cluster runner have logs)")
-        return 1
-    if len(files) > 1 and not args.container:
-        names = ", ".join(f.stem for f in files)
-        print(f"pod {args.pod!r} has several containers ({names}): choose one with -c")
-        return 1
-    lines = files[-1].read_text(errors="replace").splitlines()
-    print("\n".join(lines[-args.tail :] if args.tail else lines))
-    return 0
-
-
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dev-cluster",
         help="a local Kubernetes control plane (no Docker) for development and tests",
         description=(
-            "Build (once, cached under ~/.cache/canaria/testbin) and run kube-apiserver, "
-            "controller-manager, scheduler, etcd, kwok fake nodes, Prometheus and a local pod "
-            "runner on 127.0.0.1."
+            "Build (once, cached under ~/.cache/canaria/testbin) and run a real single-node "
+            "Kubernetes: kube-apiserver, controller-manager, scheduler, etcd, containerd, "
+            "kubelet, kube-proxy, CoreDNS and Prometheus, in a network namespace of its own."
         ),
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     verbs.add_parser("build", help="build the binaries (what CI calls)").set_defaults(func=_build)
     up = verbs.add_parser("up", help="start the cluster (idempotent; restarts crashed parts)")
-    up.add_argument("--nodes", type=int, default=3, help="fake nodes (default 3)")
+    up.add_argument(
+        "--kwok-nodes", type=int, default=0, help="simulated nodes too (scale benchmarks)"
+    )
     up.set_defaults(func=_up)
+    image = verbs.add_parser("image", help="build the project's image and load it into the node")
+    image.add_argument("--context", help="source checkout to build (default: this one)")
+    image.set_defaults(func=_image)
     verbs.add_parser("down", help="stop everything and remove the state").set_defaults(func=_down)
     status = verbs.add_parser("status", help="what runs (exit 1 if a component crashed)")
     status.add_argument("--json", action="store_true")
@@ -130,8 +132,3 @@ def register(subparsers: Any) -> None:
     verbs.add_parser("env", help="print export lines (KUBECONFIG, PATH, ...)").set_defaults(
         func=_env
     )
-    logs = verbs.add_parser("logs", help="logs of a pod run by the local pod runner")
-    logs.add_argument("pod", help="[NAMESPACE/]POD")
-    logs.add_argument("-c", "--container")
-    logs.add_argument("--tail", type=int, default=0, help="last N lines (default: all)")
-    logs.set_defaults(func=_logs)

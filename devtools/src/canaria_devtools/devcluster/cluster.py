@@ -1,7 +1,13 @@
 """Bring the dev cluster up, report on it, tear it down.
 
-State lives in :func:`.paths.state_dir` (``cluster.json``, logs, certificates, configs, etcd
-data). ``up`` is idempotent: on a running cluster it only restarts components that crashed.
+A real single-node Kubernetes: etcd, kube-apiserver, controller-manager, scheduler, containerd
++ runc + CNI, kubelet, kube-proxy, CoreDNS and Prometheus, all in one network namespace
+(:mod:`.netns`) and one cgroup subtree (:mod:`.cgroups`). State lives in
+:func:`.paths.state_dir` (``cluster.json``, logs, certificates, configs, etcd data, the node's
+containerd and kubelet folders). ``up`` is idempotent: on a running cluster it restarts only
+what crashed. A failed ``up`` tears down everything it started and says why; ``down`` leaves
+the machine as it found it (processes, mounts, cgroups, the namespace with its veth, routes
+and iptables rules, the sysctls the kubelet changed).
 """
 
 from __future__ import annotations
@@ -10,25 +16,24 @@ import fcntl
 import json
 import os
 import shutil
-import ssl
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from .certs import make_pki, write_kubeconfig
-from .components import PORT_NAMES, Layout, processes
+from . import cgroups, hoststate, images, netns
+from .certs import Pki, make_pki, write_kubeconfig
+from .components import Layout, api_server_url, processes, prometheus_url
 from .gobuild import Progress, ensure_built
-from .kwokconfig import node_manifest, write_kwok_config
+from .health import ClusterError, StartChecks
+from .kwokconfig import write_kwok_config
+from .netns import Network
+from .nodeconfig import PAUSE_IMAGE, NodeLayout, write_node_configs
 from .paths import ENV_STATE_DIR, state_dir
 from .promconfig import write_prometheus_config
-from .runner_files import READY_FILE, kill_leftovers
-from .supervisor import Proc, alive, free_ports, launch, stop
-from .versions import COMPONENTS
+from .supervisor import Proc, alive, launch, stop
+from .versions import COMPONENTS, KWOK, PAUSE, Component
 
 __all__ = [
     "ClusterError",
@@ -42,12 +47,8 @@ __all__ = [
 STATE_FILE = "cluster.json"
 ENV_PROMETHEUS_URL = "CANARIA_PROMETHEUS_URL"
 ENV_OPERATOR_PROMETHEUS_URL = "CANARIA_OPERATOR_PROMETHEUS_URL"  # read by `canaria operator`
-DEFAULT_NODES = 3
-_START_TIMEOUT_S = 120.0
-
-
-class ClusterError(RuntimeError):
-    """The dev cluster cannot be brought up; the message names the component and its log."""
+ENV_NETNS = "CANARIA_DEV_CLUSTER_NETNS"
+_MACHINE_LOCK = hoststate.RUN_DIR / "machine.lock"
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,36 @@ class DevCluster:
     """A running (or recorded) dev cluster."""
 
     state_dir: Path
-    kubeconfig: Path
-    api_server: str
-    prometheus_url: str
+    slot: int
     bin_dirs: list[Path]
     procs: list[Proc]
-    ca_file: Path
+    kwok_nodes: int = 0
+    image: str | None = None  # the project image loaded into the node (`dev-cluster image`)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def net(self) -> Network:
+        return Network(self.slot)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.state_dir / "pki" / "ca.crt"
+
+    @property
+    def api_server(self) -> str:
+        return api_server_url(self.net)
+
+    @property
+    def prometheus_url(self) -> str:
+        return prometheus_url(self.net)
+
+    @property
+    def containerd_socket(self) -> Path:
+        return NodeLayout(self.state_dir / "node", self.net.name).containerd_socket
 
     def env(self) -> dict[str, str]:
         """Variables for processes that use the cluster: KUBECONFIG, PATH (built tools first)."""
@@ -79,6 +104,7 @@ class DevCluster:
             ENV_PROMETHEUS_URL: self.prometheus_url,
             ENV_OPERATOR_PROMETHEUS_URL: self.prometheus_url,
             ENV_STATE_DIR: str(self.state_dir),
+            ENV_NETNS: self.net.name,
         }
 
     def status(self) -> list[ComponentStatus]:
@@ -89,11 +115,10 @@ class DevCluster:
 
     def save(self) -> None:
         data = {
-            "kubeconfig": str(self.kubeconfig),
-            "api_server": self.api_server,
-            "prometheus_url": self.prometheus_url,
+            "slot": self.slot,
             "bin_dirs": [str(d) for d in self.bin_dirs],
-            "ca_file": str(self.ca_file),
+            "kwok_nodes": self.kwok_nodes,
+            "image": self.image,
             "procs": [p.to_json() for p in self.procs],
         }
         tmp = self.state_dir / (STATE_FILE + ".tmp")
@@ -106,23 +131,22 @@ def load(root: Path | None = None) -> DevCluster | None:
     root = root or state_dir()
     try:
         data = json.loads((root / STATE_FILE).read_text())
-    except (OSError, ValueError):
+        return DevCluster(
+            state_dir=root,
+            slot=int(data["slot"]),
+            bin_dirs=[Path(d) for d in data["bin_dirs"]],
+            procs=[Proc.from_json(p) for p in data["procs"]],
+            kwok_nodes=int(data.get("kwok_nodes", 0)),
+            image=data.get("image"),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return DevCluster(
-        state_dir=root,
-        kubeconfig=Path(data["kubeconfig"]),
-        api_server=data["api_server"],
-        prometheus_url=data["prometheus_url"],
-        bin_dirs=[Path(d) for d in data["bin_dirs"]],
-        procs=[Proc.from_json(p) for p in data["procs"]],
-        ca_file=Path(data["ca_file"]),
-    )
 
 
 @contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with root.with_name(root.name + ".lock").open("w") as fh:
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -130,167 +154,187 @@ def _locked(root: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _log_tail(proc: Proc, lines: int = 25) -> str:
-    try:
-        text = Path(proc.log).read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:])
+def _cluster_lock(root: Path) -> Path:
+    return root.with_name(root.name + ".lock")
 
 
-def _wait(proc: Proc, check: Callable[[], bool], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(proc):
-            raise ClusterError(
-                f"{proc.name} exited while starting (log {proc.log}):\n{_log_tail(proc)}"
-            )
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError, ValueError):
-            pass
-        time.sleep(0.25)
-    raise ClusterError(
-        f"{proc.name} did not become ready ({what}) in {timeout:.0f}s "
-        f"(log {proc.log}):\n{_log_tail(proc)}"
-    )
+def needed_components(kwok_nodes: int) -> list[Component]:
+    return [c for c in COMPONENTS if kwok_nodes or c is not KWOK]
 
 
-class _Api:
-    """Just enough of the Kubernetes REST API for bringing the cluster up."""
-
-    def __init__(self, lay: Layout) -> None:
-        tls = ssl.create_default_context(cafile=str(lay.pki.ca_crt))
-        tls.load_cert_chain(str(lay.pki.admin_crt), str(lay.pki.admin_key))
-        self.client = httpx.Client(base_url=lay.api_server, verify=tls, timeout=5.0)
-
-    def ok(self, path: str) -> bool:
-        return self.client.get(path).status_code == 200
-
-    def create_node(self, name: str) -> None:
-        resp = self.client.post("/api/v1/nodes", json=node_manifest(name))
-        if resp.status_code not in (201, 409):
-            raise ClusterError(f"creating node {name} failed: {resp.status_code} {resp.text}")
-
-    def nodes_ready(self, names: list[str]) -> bool:
-        items = self.client.get("/api/v1/nodes").json().get("items", [])
-        ready = {
-            n["metadata"]["name"]
-            for n in items
-            for c in (n.get("status") or {}).get("conditions") or []
-            if c.get("type") == "Ready" and c.get("status") == "True"
-        }
-        return set(names) <= ready
-
-
-def _health_check(proc: Proc, lay: Layout, api: _Api, nodes: list[str]) -> Callable[[], bool]:
-    def http_ok(url: str, verify: bool = False) -> bool:
-        return httpx.get(url, verify=verify, timeout=2.0).status_code == 200
-
-    checks: dict[str, Callable[[], bool]] = {
-        "etcd": lambda: http_ok(f"http://127.0.0.1:{lay.ports['etcd_client']}/health"),
-        "kube-apiserver": lambda: api.ok("/readyz"),
-        "kube-controller-manager": lambda: http_ok(
-            f"https://127.0.0.1:{lay.ports['controller_manager']}/healthz"
-        ),
-        "kube-scheduler": lambda: http_ok(f"https://127.0.0.1:{lay.ports['scheduler']}/healthz"),
-        "kwok": lambda: api.nodes_ready(nodes),
-        "prometheus": lambda: http_ok(f"{lay.prometheus_url}/-/ready"),
-        "pod-runner": (lay.state / "pods" / READY_FILE).is_file,
+def _check_host_tools() -> None:
+    missing = {
+        tool: pkg
+        for tool, pkg in (
+            ("containerd", "containerd"),
+            ("runc", "runc"),
+            ("ctr", "containerd"),
+            ("iptables", "iptables"),
+            ("conntrack", "conntrack"),
+            ("ip", "iproute2"),
+            ("openssl", "openssl"),
+        )
+        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None
     }
-    return checks[proc.name]
+    if not Path("/usr/lib/cni/bridge").exists() and not Path("/opt/cni/bin/bridge").exists():
+        missing["CNI plugins"] = "containernetworking-plugins"
+    if missing:
+        pkgs = " ".join(sorted(set(missing.values())))
+        raise ClusterError(
+            f"the real node needs {', '.join(sorted(missing))}: apt-get install {pkgs} "
+            "(make system-deps installs them)"
+        )
+    if os.geteuid() != 0:
+        raise ClusterError("the real node (network namespace, containerd, kubelet) needs root")
 
 
-def _canaria_executable() -> Path:
-    beside = Path(sys.executable).with_name("canaria")
-    if beside.exists():
-        return beside
-    found = shutil.which("canaria")
-    if found is None:
-        raise ClusterError("the `canaria` command is not installed (pip install -e .)")
-    return Path(found)
-
-
-def _layout(root: Path, bins: dict[str, Path], ports: dict[str, int]) -> Layout:
-    pki = make_pki(root / "pki")
-    return Layout(state=root, bins=bins, ports=ports, pki=pki, canaria=_canaria_executable())
-
-
-def _start(lay: Layout, procs: list[Proc], node_names: list[str], cluster: DevCluster) -> None:
-    api = _Api(lay)
+def _start(lay: Layout, cluster: DevCluster) -> None:
+    checks = StartChecks(lay)
     try:
-        for proc in procs:
+        for proc in cluster.procs:
             if alive(proc):
                 continue
             if proc.pid is not None:
                 print(f"dev-cluster: {proc.name} (pid {proc.pid}) is not running; restarting")
-            if proc.name == "pod-runner":  # a killed runner leaves its ready file behind
-                (lay.state / "pods" / READY_FILE).unlink(missing_ok=True)
-            launch(proc)
+            assert proc.cgroup is not None
+            launch(proc, cgroups.create(proc.cgroup))
             cluster.save()
-            if proc.name == "kwok":
-                for name in node_names:
-                    api.create_node(name)
-            _wait(proc, _health_check(proc, lay, api, node_names), "health", _START_TIMEOUT_S)
-        default_sa = "/api/v1/namespaces/default/serviceaccounts/default"
-        _wait(procs[2], lambda: api.ok(default_sa), "default service account", 60.0)
+            checks.wait(proc)
+            if proc.name == "containerd":
+                _load_pause_image(lay)
+        checks.cluster_ready()
     finally:
-        api.client.close()
+        checks.close()
 
 
-def up(nodes: int = DEFAULT_NODES, progress: Progress | None = None) -> DevCluster:
-    """Build what is missing, then start (or repair) the cluster; returns it when all is ready."""
-    bins = ensure_built(COMPONENTS, progress)
-    root = state_dir()
-    node_names = [f"kwok-node-{i}" for i in range(nodes)]
-    with _locked(root):
-        cluster = load(root)
-        if cluster is not None:
-            ports = json.loads((root / "ports.json").read_text())
-            lay = _layout(root, bins, ports)
-            _start(lay, cluster.procs, node_names, cluster)
-            return cluster
-        shutil.rmtree(root, ignore_errors=True)
-        (root / "logs").mkdir(parents=True)
-        ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
-        (root / "ports.json").write_text(json.dumps(ports, indent=2) + "\n")
-        lay = _layout(root, bins, ports)
-        write_kubeconfig(lay.pki, lay.api_server, lay.kubeconfig)
+def _load_pause_image(lay: Layout) -> None:
+    sock = lay.node.containerd_socket
+    if not images.image_in_containerd(sock, PAUSE_IMAGE):
+        tar = images.write_pause_image(lay.bins["pause"] / "pause", PAUSE_IMAGE,
+                                       lay.state / "node" / "pause.tar")  # fmt: skip
+        images.import_tar(sock, tar)
+
+
+def _fresh(root: Path, bins: dict[str, Path], kwok_nodes: int) -> DevCluster:
+    with _locked(_MACHINE_LOCK):
+        net = netns.free_slot()
+        hoststate.save_sysctls()
+        netns.create(net)
+    pki = make_pki(root / "pki", ips=(net.node_ip, net.kubernetes_service_ip))
+    lay = Layout(state=root, bins=bins, net=net, pki=pki, kwok_nodes=kwok_nodes)
+    write_kubeconfig(pki, lay.api_server, lay.kubeconfig)
+    write_node_configs(lay.node, net, pki, lay.api_server, lay.kubeconfig)
+    write_prometheus_config(root / "prometheus.yml", lay.api_server, pki)
+    if kwok_nodes:
         write_kwok_config(bins["kwok"] / "stages", root / "kwok.yaml")
-        write_prometheus_config(root / "prometheus.yml", lay.api_server, lay.pki)
-        cluster = DevCluster(
-            state_dir=root,
-            kubeconfig=lay.kubeconfig,
-            api_server=lay.api_server,
-            prometheus_url=lay.prometheus_url,
-            bin_dirs=[bins[c.name] for c in COMPONENTS],
-            procs=processes(lay),
-            ca_file=lay.pki.ca_crt,
-        )
+    return DevCluster(
+        state_dir=root,
+        slot=net.slot,
+        bin_dirs=[bins[c.name] for c in needed_components(kwok_nodes) if c is not PAUSE],
+        procs=processes(lay),
+        kwok_nodes=kwok_nodes,
+    )
+
+
+def _add_kwok(root: Path, bins: dict[str, Path], cluster: DevCluster, nodes: int) -> None:
+    """Simulated nodes added to a running cluster (the next ``_start`` launches kwok)."""
+    write_kwok_config(bins["kwok"] / "stages", root / "kwok.yaml")
+    lay = Layout(root, bins, cluster.net, Pki(root / "pki"), nodes)
+    cluster.procs = [p for p in cluster.procs if p.name != "kwok"] + [processes(lay)[-1]]
+    cluster.kwok_nodes = nodes
+    if bins["kwok"] not in cluster.bin_dirs:
+        cluster.bin_dirs.append(bins["kwok"])
+    cluster.save()
+
+
+def up(kwok_nodes: int = 0, progress: Progress | None = None) -> DevCluster:
+    """Build what is missing, then start (or repair) the cluster; returns it when all is ready.
+
+    ``kwok_nodes`` adds simulated nodes (the scale benchmark); pods run on the real node."""
+    bins = ensure_built(needed_components(kwok_nodes), progress)
+    _check_host_tools()
+    root = state_dir()
+    with _locked(_cluster_lock(root)):
+        cluster = load(root)
+        if cluster is not None and netns.exists(cluster.net):
+            if kwok_nodes > cluster.kwok_nodes:
+                _add_kwok(root, bins, cluster, kwok_nodes)
+            lay = Layout(root, bins, cluster.net, Pki(root / "pki"), cluster.kwok_nodes)
+            try:
+                _start(lay, cluster)
+            except BaseException as exc:
+                raise ClusterError(f"repairing the dev cluster failed: {exc}") from exc
+            return cluster
+        if cluster is not None or root.exists():
+            _teardown(root, cluster)  # stale: its namespace is gone (a reboot)
+        (root / "logs").mkdir(parents=True)
+        cluster = _fresh(root, bins, kwok_nodes)
+        cluster.save()
+        lay = Layout(root, bins, cluster.net, Pki(root / "pki"), kwok_nodes)
         try:
-            _start(lay, cluster.procs, node_names, cluster)
-        except BaseException:
-            _stop_all(cluster)
-            (root / STATE_FILE).unlink(missing_ok=True)
+            _start(lay, cluster)
+        except BaseException as exc:
+            _teardown(root, cluster)
+            if isinstance(exc, ClusterError):
+                raise ClusterError(f"{exc}\n(everything `up` started was stopped again)") from exc
             raise
         return cluster
 
 
-def _stop_all(cluster: DevCluster) -> None:
-    for proc in reversed(cluster.procs):
-        stop(proc)
+def _teardown(root: Path, cluster: DevCluster | None) -> None:
+    """Stop everything the cluster started and remove what it changed on the machine."""
+    if cluster is not None:
+        for proc in reversed(cluster.procs):
+            stop(proc, timeout=5.0)
+        net = cluster.net
+        cgroups.kill_all(net.name)  # shims, containers, anything a component started
+        hoststate.unmount_under(root)
+        with _locked(_MACHINE_LOCK):
+            netns.destroy(net)
+            if not any(netns.exists(Network(s)) for s in range(netns.MAX_SLOTS)):
+                hoststate.restore_sysctls()
+    else:
+        hoststate.unmount_under(root)
+    shutil.rmtree(root, ignore_errors=True)
+    (root / STATE_FILE).unlink(missing_ok=True)
 
 
 def down() -> bool:
-    """Stop every recorded process by pid and remove the state. False if nothing was up."""
+    """Stop everything and remove the state. False if nothing was up."""
     root = state_dir()
-    with _locked(root):
+    with _locked(_cluster_lock(root)):
         cluster = load(root)
         if cluster is None and not root.exists():
             return False
-        if cluster is not None:
-            _stop_all(cluster)
-        kill_leftovers(root / "pods")  # in case the runner could not stop its pods
-        shutil.rmtree(root, ignore_errors=True)
+        _teardown(root, cluster)
+        with suppress(OSError):
+            images.stop_docker()
         return cluster is not None
+
+
+def source_root() -> Path | None:
+    """The source checkout this module is in (an editable install), if any."""
+    candidate = Path(__file__).resolve().parents[4]
+    if (candidate / "Dockerfile").is_file() and (candidate / "pyproject.toml").is_file():
+        return candidate
+    return None
+
+
+def build_image(context: Path | None = None) -> tuple[str, int, bool]:
+    """Build the project's image (if its context changed) and load it into the running node,
+    if a cluster is up; returns (reference, size in bytes, loaded). The context: ``context``,
+    else this source checkout, else one assembled from the installed packages."""
+    root = state_dir()
+    with _locked(_cluster_lock(root)), tempfile.TemporaryDirectory() as tmp:
+        cluster = load(root)
+        running = cluster is not None and netns.exists(cluster.net)
+        context = context or source_root() or images.installed_context(Path(tmp))
+        with images.docker_daemon() as env:
+            ref = images.build_project_image(env, context)
+            size = images.image_size(env, ref)
+            if cluster is not None and running:
+                if not images.image_in_containerd(cluster.containerd_socket, ref):
+                    images.load_into_containerd(env, cluster.containerd_socket, ref)
+                cluster.image = ref
+                cluster.save()
+        return ref, size, running

@@ -170,9 +170,10 @@ def _write_wrapper(tc: GoToolchain, comp: Component, src: Path) -> None:
     info = json.loads(_go(tc, ["mod", "download", "-json", f"{comp.module}@{comp.version}"], src))
     upstream = json.loads(_go(tc, ["mod", "edit", "-json", info["GoMod"]], src))
     (src / "go.sum").unlink(missing_ok=True)
-    (src / "go.mod").write_text(
-        f"module canaria.local/testbin/{comp.name}\n\ngo {upstream.get('Go') or '1.24'}\n"
-    )
+    go_version = upstream.get("Go") or "1.24"
+    (src / "go.mod").write_text(f"module {comp.wrapper_module}\n\ngo {go_version}\n")
+    if comp.main_go is not None:
+        (src / "main.go").write_text(comp.main_go)
     edits = [f"-require={comp.module}@{comp.version}"]
     if comp.staging_version:
         for rep in upstream.get("Replace") or []:
@@ -183,7 +184,7 @@ def _write_wrapper(tc: GoToolchain, comp: Component, src: Path) -> None:
         edits += [f"-exclude={ex['Path']}@{ex['Version']}" for ex in upstream.get("Exclude") or []]
     for g in upstream.get("Godebug") or []:
         edits.append(f"-godebug={g['Key']}={g['Value']}")
-    edits += [f"-tool={pkg}" for pkg in comp.packages]
+    edits += [f"-tool={pkg}" for pkg in comp.packages if not pkg.startswith(comp.wrapper_module)]
     _go(tc, ["mod", "edit", *edits], src)
     _go(tc, ["mod", "tidy"], src)
 

@@ -4,8 +4,10 @@
   loopback pod IPs, so pods are discovered directly). Keeps running pods annotated
   ``prometheus.io/scrape: "true"``, scrapes ``<podIP>:<prometheus.io/port><prometheus.io/path>``
   and adds ``namespace`` and ``pod`` labels. ``honor_labels`` keeps the metrics' own labels
-  (``model``, ``version``, ``track``) as exported.
-- ``canaria-operator``: the operator's metrics endpoint on 127.0.0.1 (down while it does not run).
+  (``model``, ``version``, ``track``) as exported. Pods, not Services: the analysis compares
+  versions, which only pod labels tell apart.
+
+The operator, in-cluster from the chart, is scraped like any pod (its pod annotations).
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from canaria_serving.contract import (
     ANNOTATION_SCRAPE,
     ANNOTATION_SCRAPE_PATH,
     ANNOTATION_SCRAPE_PORT,
-    OPERATOR_METRICS_PORT,
-    PATH_METRICS,
 )
 
 from .certs import Pki
@@ -36,9 +36,7 @@ def _meta(annotation: str) -> str:
     return f"__meta_kubernetes_pod_annotation_{safe}"
 
 
-def prometheus_config(
-    api_server: str, pki: Pki, operator_port: int = OPERATOR_METRICS_PORT
-) -> dict[str, Any]:
+def prometheus_config(api_server: str, pki: Pki) -> dict[str, Any]:
     tls = {
         "ca_file": str(pki.ca_crt),
         "cert_file": str(pki.admin_crt),
@@ -72,14 +70,9 @@ def prometheus_config(
             {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
         ],
     }
-    operator_job = {
-        "job_name": "canaria-operator",
-        "metrics_path": PATH_METRICS,
-        "static_configs": [{"targets": [f"127.0.0.1:{operator_port}"]}],
-    }
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
-        "scrape_configs": [pods_job, operator_job],
+        "scrape_configs": [pods_job],
     }
 
 

@@ -16,10 +16,13 @@ from dataclasses import asdict, dataclass, field
 
 __all__ = [
     "COMPONENTS",
+    "COREDNS",
     "ETCD",
     "HELM",
     "KUBERNETES",
+    "KUBERNETES_NODE",
     "KWOK",
+    "PAUSE",
     "PROMETHEUS",
     "Component",
     "component",
@@ -48,6 +51,13 @@ class Component:
     data_files: tuple[tuple[str, str], ...] = field(default=())
     # Binaries renamed after the build: (name Go gives it, final name).
     renames: tuple[tuple[str, str], ...] = ()
+    # A main package of our own in the wrapper module (its path is ``wrapper_module``), built
+    # instead of upstream commands: a lean CoreDNS with only the plugins a cluster DNS needs.
+    main_go: str | None = None
+
+    @property
+    def wrapper_module(self) -> str:
+        return f"canaria.local/testbin/{self.name}"
 
     @property
     def go_binaries(self) -> tuple[str, ...]:
@@ -102,6 +112,85 @@ KUBERNETES = Component(
     tags=("selinux", "notest", "grpcnotrace"),
     ldflags=_k8s_ldflags(_K8S_VERSION, "2026-07-22T18:07:38Z"),
     staging_version="v0.36.3",
+)
+
+# The real node's kubelet and kube-proxy: the same module, version and flags as the control
+# plane, so Go's build cache shares every package the two have in common.
+KUBERNETES_NODE = Component(
+    name="kubernetes-node",
+    module=KUBERNETES.module,
+    version=_K8S_VERSION,
+    packages=tuple(f"k8s.io/kubernetes/cmd/{cmd}" for cmd in ("kubelet", "kube-proxy")),
+    tags=KUBERNETES.tags,
+    ldflags=KUBERNETES.ldflags,
+    staging_version=KUBERNETES.staging_version,
+)
+
+_COREDNS_VERSION = "v1.14.7"
+COREDNS = Component(
+    name="coredns",
+    module="github.com/coredns/coredns",
+    version=_COREDNS_VERSION,
+    packages=("canaria.local/testbin/coredns",),
+    ldflags=("-s", "-w", f"-X github.com/coredns/coredns/coremain.GitCommit={_COREDNS_VERSION}"),
+    # Cluster DNS only: no forwarding (nothing may leave the dev cluster's network namespace),
+    # none of the cloud back ends that make the full build three times longer.
+    main_go="""package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func init() {
+	dnsserver.Directives = []string{"ready", "health", "errors", "log", "cache", "kubernetes"}
+}
+
+func main() {
+	coremain.Run()
+}
+""",
+)
+
+# The pod sandbox ("pause") image's only binary: sleeps until SIGTERM/SIGINT, reaps children.
+PAUSE = Component(
+    name="pause",
+    module="golang.org/x/sys",
+    version="v0.50.0",
+    packages=("canaria.local/testbin/pause",),
+    ldflags=("-s", "-w"),
+    main_go="""package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sigs {
+		if s == syscall.SIGCHLD {
+			for {
+				pid, err := syscall.Wait4(-1, nil, syscall.WNOHANG, nil)
+				if pid <= 0 || err != nil {
+					break
+				}
+			}
+			continue
+		}
+		os.Exit(0)
+	}
+}
+""",
 )
 
 ETCD = Component(
@@ -160,8 +249,18 @@ HELM = Component(
     ),
 )
 
-# Build order: the small ones first, so a broken toolchain or proxy shows up early.
-COMPONENTS: tuple[Component, ...] = (ETCD, KWOK, HELM, PROMETHEUS, KUBERNETES)
+# Build order: the small ones first, so a broken toolchain or proxy shows up early; the
+# kubelet right after the control plane, whose packages it reuses from Go's build cache.
+COMPONENTS: tuple[Component, ...] = (
+    PAUSE,
+    ETCD,
+    KWOK,
+    HELM,
+    COREDNS,
+    PROMETHEUS,
+    KUBERNETES,
+    KUBERNETES_NODE,
+)
 
 
 def component(name: str) -> Component:

@@ -37,7 +37,7 @@ PVC_MOUNT = f"{MODEL_DIR}/pvc"
 TMP_DIR = "/tmp"
 PAYLOAD_DIR = "/var/log/canaria"
 PAYLOAD_LOG_FILE = f"{PAYLOAD_DIR}/payloads.jsonl"
-RUN_AS = 65532
+RUN_AS = contract.RUN_AS_UID
 FETCH_RESOURCES: Json = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"memory": "256Mi"},
@@ -149,7 +149,8 @@ def _serve_env(
         _env(contract.ENV_MODEL_NAME, model_name),
         _env(contract.ENV_MODEL_VERSION, artifact.version),
         _env(contract.ENV_TRACK, track),
-        {"name": contract.ENV_HOST, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        # every address of the pod: the pod IP, and 127.0.0.1 for port-forward and sidecars
+        _env(contract.ENV_HOST, "0.0.0.0"),
         _env(contract.ENV_PORT, contract.SERVING_PORT),
         _env(contract.ENV_WORKERS, serving.workers),
         _env(contract.ENV_MAX_BATCH_SIZE, serving.batching.max_batch_size),

@@ -13,7 +13,7 @@ from typing import Any
 from canaria_operator.api.model import GROUP, PLURAL, ModelDeployment
 from canaria_operator.workloads.names import router_labels, router_name
 from canaria_operator.workloads.objects import meta, stamp
-from canaria_operator.workloads.pod import RUN_AS, container_security, http_probe
+from canaria_operator.workloads.pod import container_security, http_probe
 from canaria_serving import contract
 
 __all__ = ["ROUTER_RULES", "router_objects"]
@@ -40,7 +40,7 @@ def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
         "command": ["canaria"],
         "args": args,
         "env": [
-            {"name": contract.ENV_HOST, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": contract.ENV_HOST, "value": "0.0.0.0"},  # pod IP and 127.0.0.1 alike
             {"name": contract.ENV_PORT, "value": str(contract.ROUTER_PORT)},
         ],
         "ports": [{"name": "http", "containerPort": contract.ROUTER_PORT, "protocol": "TCP"}],
@@ -96,8 +96,8 @@ def router_objects(
             "serviceAccountName": name,
             "securityContext": {
                 "runAsNonRoot": True,
-                "runAsUser": RUN_AS,
-                "runAsGroup": RUN_AS,
+                "runAsUser": contract.RUN_AS_UID,
+                "runAsGroup": contract.RUN_AS_UID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "terminationGracePeriodSeconds": 40,
