@@ -95,7 +95,7 @@ def test_pod_runs_fetch_then_serve_with_contract_env() -> None:
     assert env[contract.ENV_MODEL_VERSION] == "v1"
     assert env[contract.ENV_TRACK] == "stable"
     assert env[contract.ENV_PORT] == str(contract.SERVING_PORT)
-    assert env[contract.ENV_HOST] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env[contract.ENV_HOST] == "0.0.0.0"  # the pod IP and 127.0.0.1 (probes) alike
     assert contract.ENV_PAYLOAD_LOG_PATH not in env  # sampleRate 0 = off
     assert serve["readinessProbe"]["httpGet"]["path"] == contract.PATH_READY
     assert serve["startupProbe"]["httpGet"]["path"] == contract.PATH_READY
