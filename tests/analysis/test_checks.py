@@ -14,6 +14,7 @@ from canaria_operator.analysis import (
     QueryError,
     Target,
     Verdict,
+    planned_checks,
     run_analysis,
 )
 from canaria_operator.analysis import queries as q
@@ -22,9 +23,7 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 W = timedelta(seconds=30)
 CANARY = Target(name="iris", version="v2", track="canary")
 STABLE = Target(name="iris", version="v1", track="stable")
-ONLY_ERRORS = AnalysisConfig(
-    max_latency_ratio=None, max_prediction_psi=None, min_shadow_agreement=None
-)
+ONLY_ERRORS = AnalysisConfig(max_error_rate=0.05, error_rate_alpha=0.01, max_latency_ratio=None)
 
 
 class Answers:
@@ -204,8 +203,7 @@ async def test_custom_metric_bounds_and_template_errors() -> None:
         "max_error_rate": None,
         "error_rate_alpha": None,
         "max_latency_ratio": None,
-        "max_prediction_psi": None,
-        "min_shadow_agreement": None,
+        "min_requests": 0,
     }
     metric = CustomMetric(name="queue", query='max(q{version="{{version}}"})', max=5)
     promql = 'max(q{version="v2"})'
@@ -228,35 +226,6 @@ def test_custom_metric_needs_a_bound() -> None:
         CustomMetric(name="x", query="up")
 
 
-def test_config_from_crd() -> None:
-    from canaria_operator.analysis import analysis_config_from_crd
-
-    default = analysis_config_from_crd({})
-    assert default.max_error_rate == 0.01
-    assert default.error_rate_alpha == pytest.approx(0.05)
-    assert default.max_latency_ratio == 1.5
-    assert default.max_prediction_psi is None
-    assert default.min_shadow_agreement is None
-    cfg = analysis_config_from_crd(
-        {
-            "minRequests": 20,
-            "metrics": {
-                "latencyP99": {"maxMs": 25},
-                "predictionDrift": {"maxPsi": 0.1},
-                "shadowAgreement": {"min": 0.99},
-            },
-            "custom": [{"name": "q", "query": 'up{job="{{name}}"}', "min": 1}],
-        }
-    )
-    assert cfg.min_requests == 20
-    assert cfg.max_error_rate is None
-    assert cfg.error_rate_alpha is None
-    assert cfg.max_latency_p99 == pytest.approx(0.025)
-    assert cfg.max_latency_ratio is None
-    assert (cfg.max_prediction_psi, cfg.min_shadow_agreement) == (0.1, 0.99)
-    assert cfg.custom[0].min == 1.0
-
-
 async def test_prediction_drift_needs_significance_at_small_samples() -> None:
     # 20 canary predictions: PSI 0.18 over a 0.1 limit, but chance explains it (p 0.19)
     canary = {"0": 11.0, "1": 4.0, "2": 5.0}
@@ -277,3 +246,106 @@ async def test_prediction_drift_needs_significance_at_small_samples() -> None:
     }
     r = await one(Answers(vectors=vectors), small)
     assert r.verdict is Verdict.FAILED, r.message
+
+
+CUSTOM_ONLY = AnalysisConfig(
+    max_error_rate=None,
+    error_rate_alpha=None,
+    max_latency_ratio=None,
+    min_requests=100,
+    custom=(CustomMetric(name="queue", query='max(q{version="{{version}}"})', max=5),),
+)
+
+
+@pytest.mark.parametrize(
+    ("requests", "verdict"),
+    [(99, Verdict.INCONCLUSIVE), (None, Verdict.INCONCLUSIVE), (100, Verdict.SUCCESSFUL)],
+)
+async def test_custom_checks_honour_min_requests(requests: float | None, verdict: Verdict) -> None:
+    answers = Answers(traffic(requests, 0, 1000, 0) | {'max(q{version="v2"})': 3.0})  # type: ignore[arg-type]
+    r = await one(answers, CUSTOM_ONLY)
+    assert r.verdict is verdict, r.message
+    if verdict is Verdict.INCONCLUSIVE:
+        assert "minimum 100" in r.message
+        assert r.value is None  # not judged: the value is not reported as if it counted
+
+
+@pytest.mark.parametrize(
+    ("counts", "verdict", "fragment"),
+    [
+        ((3, 0, 1000, 1), Verdict.SUCCESSFUL, "0.00%"),  # three requests are enough
+        ((3, 3, 1000, 1), Verdict.FAILED, "above 1.00%"),
+        ((0, 0, 1000, 1), Verdict.INCONCLUSIVE, "only 0 canary requests"),  # nothing to divide
+    ],
+)
+async def test_min_requests_zero_judges_any_window_with_data(
+    counts: tuple[float, ...], verdict: Verdict, fragment: str
+) -> None:
+    cfg = AnalysisConfig(min_requests=0, max_latency_ratio=None)
+    r = await one(Answers(traffic(*counts)), cfg)
+    assert r.verdict is verdict, r.message
+    assert fragment in r.message
+
+
+async def test_confidence_off_leaves_the_absolute_bound_alone() -> None:
+    """3 % vs 0.4 % is significantly worse (see test_error_rate), but with the comparison off
+    (confidence 0: alpha None) only max (5 %) judges it."""
+    cfg = ONLY_ERRORS.model_copy(update={"error_rate_alpha": None})
+    r = await one(Answers(traffic(1000, 30, 9000, 36)), cfg)
+    assert r.verdict is Verdict.SUCCESSFUL, r.message
+    assert "vs stable" not in r.message
+
+
+INPUTS = AnalysisConfig(
+    max_error_rate=None,
+    error_rate_alpha=None,
+    max_latency_ratio=None,
+    max_input_drift=0.25,
+    min_requests=50,
+)
+
+
+@pytest.mark.parametrize(
+    ("rows", "psi", "limit", "verdict", "fragment"),
+    [
+        (500, 0.05, 0.25, Verdict.SUCCESSFUL, "max input PSI 0.050"),
+        (500, 0.40, 0.25, Verdict.FAILED, "max input PSI 0.400"),
+        (500, 0.25, 0.25, Verdict.SUCCESSFUL, "limit 0.25"),  # at the limit: not above it
+        (10, 0.90, 0.25, Verdict.INCONCLUSIVE, "only 10 input rows"),
+        (None, None, 0.25, Verdict.INCONCLUSIVE, "only 0 input rows"),
+        (500, None, 0.25, Verdict.INCONCLUSIVE, "no input drift data"),  # NaN until enough rows
+        (500, 0.01, 0.0, Verdict.FAILED, "limit 0.0"),  # maxPsi 0: any drift fails
+        (500, 0.0, 0.0, Verdict.SUCCESSFUL, "max input PSI 0.000"),
+    ],
+)
+async def test_input_drift(
+    rows: float | None, psi: float | None, limit: float, verdict: Verdict, fragment: str
+) -> None:
+    answers = Answers({q.input_rows_query(CANARY, W): rows, q.input_drift_query(CANARY): psi})
+    cfg = INPUTS.model_copy(update={"max_input_drift": limit})
+    r = await one(answers, cfg)
+    assert r.metric == "input-drift"
+    assert r.verdict is verdict, r.message
+    assert fragment in r.message
+    if verdict is not Verdict.INCONCLUSIVE:
+        assert (r.value, r.threshold, r.samples) == (psi, limit, rows)
+    # the canary's inputs only: the stable's drift is never asked
+    assert all('version="v1"' not in asked for asked in answers.asked)
+
+
+def test_planned_checks_follow_the_config() -> None:
+    every = AnalysisConfig(
+        max_latency_p99=0.1,
+        max_prediction_psi=0.2,
+        min_shadow_agreement=0.95,
+        max_input_drift=0.25,
+        custom=(CustomMetric(name="queue", query="q", max=1),),
+    )
+    steps = ("error-rate", "latency-p99", "prediction-drift", "input-drift", "queue")
+    assert planned_checks(every) == steps
+    assert planned_checks(every, mirrored=True) == (*steps[:3], "shadow-agreement", *steps[3:])
+    nothing = AnalysisConfig(max_error_rate=None, error_rate_alpha=None, max_latency_ratio=None)
+    assert planned_checks(nothing, mirrored=True) == ()
+    only_shadow = nothing.model_copy(update={"min_shadow_agreement": 0.9})
+    assert planned_checks(only_shadow) == ()
+    assert planned_checks(only_shadow, mirrored=True) == ("shadow-agreement",)

@@ -123,13 +123,16 @@ def serve(m: object, n: int, errors: int, latency: float, classes: list[int]) ->
         m.request("v2", 500 if i < errors else 200)  # type: ignore[attr-defined]
         m.request_duration["v2"].observe(latency)  # type: ignore[attr-defined]
     m.observe_classes(np.array(classes))  # type: ignore[attr-defined]
+    m.input_rows.inc(n)  # type: ignore[attr-defined]
     m.flush()  # type: ignore[attr-defined]  # the server flushes its hot-path buffers like this
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def traffic(pods: Pods) -> AsyncIterator[Pods]:
-    """~14 s of traffic: canary 10% errors, 3x slower, predicting mostly class 0."""
+    """~14 s of traffic: canary 10% errors, 3x slower, predicting mostly class 0, its inputs
+    drifted (PSI 0.4 on f0; the stable's drift is NaN: the server has not measured it)."""
     await wait_ready(pods.url)
+    pods.canary.drift[0].set(0.4)  # type: ignore[attr-defined]
     rng = np.random.default_rng(0)
     for _ in range(28):
         serve(pods.stable, 40, 0, 0.002, rng.integers(0, 3, 40).tolist())
@@ -202,3 +205,28 @@ async def test_prometheus_down_is_inconclusive(tmp_path: Path) -> None:
         )
     assert {r.verdict for r in results} == {Verdict.INCONCLUSIVE}
     assert all("unreachable" in r.message for r in results)
+
+
+async def test_real_prometheus_judges_input_drift(traffic: Pods) -> None:
+    cfg = AnalysisConfig(
+        min_requests=50,
+        max_error_rate=None,
+        error_rate_alpha=None,
+        max_latency_ratio=None,
+        max_input_drift=0.25,
+    )
+    canary, stable = Target("iris", "v2", "canary"), Target("iris", "v1", "stable")
+    async with PrometheusProvider(traffic.url) as p:
+        at = datetime.now(UTC)
+        (drifted,) = await run_analysis(p, cfg, canary, stable, window=W, at=at)
+        (unmeasured,) = await run_analysis(p, cfg, stable, stable, window=W, at=at)
+        relaxed = cfg.model_copy(update={"max_input_drift": 0.5})
+        (within,) = await run_analysis(p, relaxed, canary, stable, window=W, at=at)
+    assert drifted.metric == "input-drift"
+    assert drifted.verdict is Verdict.FAILED, drifted.message
+    assert drifted.value == pytest.approx(0.4)
+    assert drifted.samples is not None
+    assert drifted.samples > 200
+    assert unmeasured.verdict is Verdict.INCONCLUSIVE, unmeasured.message
+    assert "no input drift data" in unmeasured.message
+    assert within.verdict is Verdict.SUCCESSFUL, within.message

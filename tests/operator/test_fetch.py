@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from canaria_operator.cli import main
-from canaria_operator.fetch import CHUNK, FetchError, fetch, s3_request
+from canaria_operator.fetch import CHUNK, FetchError, fetch, s3_request, verify
 from tests.operator.modelserver import Behaviour, model_server
 
 PAYLOAD = bytes(range(256)) * (3 * CHUNK // 256 + 17)  # several chunks, not a multiple
@@ -97,6 +97,28 @@ def test_file_and_bad_sources(root: Path, tmp_path: Path) -> None:
         with pytest.raises(FetchError, match=words) as info:
             fetch(uri, tmp_path / "x.onnx")
         assert info.value.code == 6
+
+
+def test_verify_only_checks_the_file_where_it_is(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pvc:// model is mounted: its digest is checked in place, nothing is written."""
+    model = root / "model.onnx"
+    assert verify(f"file://{model}", DIGEST) == len(PAYLOAD)
+    with pytest.raises(FetchError, match="sha256 mismatch") as info:
+        verify(f"file://{model}", "1" * 64)
+    assert info.value.code == 3
+    before = sorted(p.name for p in root.iterdir())
+    ok = main(["fetch", f"file://{model}", "--sha256", DIGEST, "--verify-only"])
+    bad = main(["fetch", f"file://{model}", "--sha256", "2" * 64, "--verify-only"])
+    no_digest = main(["fetch", f"file://{model}", "--verify-only"])
+    no_dest = main(["fetch", f"file://{model}"])
+    assert (ok, bad, no_digest, no_dest) == (0, 3, 2, 2)
+    assert sorted(p.name for p in root.iterdir()) == before
+    err = capsys.readouterr().err
+    assert "sha256 mismatch" in err
+    assert "--verify-only needs --sha256" in err
+    assert "--dest is required" in err
 
 
 def test_cli_exit_codes_and_messages(

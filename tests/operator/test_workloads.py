@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from canaria_operator.workloads import (
     ANNOTATION_SPEC_HASH,
     Artifact,
-    build_router,
     build_version,
     deployment_name,
+    router_objects,
     spec_hash,
     track_service,
     version_slug,
@@ -95,7 +95,7 @@ def test_pod_runs_fetch_then_serve_with_contract_env() -> None:
     assert env[contract.ENV_MODEL_VERSION] == "v1"
     assert env[contract.ENV_TRACK] == "stable"
     assert env[contract.ENV_PORT] == str(contract.SERVING_PORT)
-    assert env[contract.ENV_HOST] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env[contract.ENV_HOST] == "0.0.0.0"  # the pod IP and 127.0.0.1 (probes) alike
     assert contract.ENV_PAYLOAD_LOG_PATH not in env  # sampleRate 0 = off
     assert serve["readinessProbe"]["httpGet"]["path"] == contract.PATH_READY
     assert serve["startupProbe"]["httpGet"]["path"] == contract.PATH_READY
@@ -130,6 +130,27 @@ def test_pvc_mounts_claim_read_only_without_fetch() -> None:
     (serve,) = pod["containers"]
     assert _env(serve)[contract.ENV_MODEL_PATH] == "/models/pvc/iris/v1.onnx"
     assert all(m.get("readOnly") for m in serve["volumeMounts"] if m["name"] == "model")
+
+
+def test_pvc_with_sha256_is_verified_in_place_before_serving() -> None:
+    spec = {"model": {"uri": "pvc://models/iris/v1.onnx", "version": "v1", "sha256": SHA}}
+    pod = _track(spec).deployment["spec"]["template"]["spec"]
+    (verify,) = pod["initContainers"]
+    assert verify["name"] == "verify"
+    assert verify["args"] == [
+        "fetch",
+        "file:///models/pvc/iris/v1.onnx",
+        "--sha256",
+        SHA,
+        "--verify-only",
+    ]
+    mounts = {m["name"]: m for m in verify["volumeMounts"]}
+    assert mounts["model"] == {"name": "model", "mountPath": "/models/pvc", "readOnly": True}
+    assert "envFrom" not in verify
+    # still served where it is: nothing copied into an emptyDir
+    (serve,) = pod["containers"]
+    assert _env(serve)[contract.ENV_MODEL_PATH] == "/models/pvc/iris/v1.onnx"
+    assert not [v for v in pod["volumes"] if "emptyDir" in v and v["name"] == "model"]
 
 
 def test_file_model_is_fetched_only_to_verify_its_sha256() -> None:
@@ -282,7 +303,7 @@ def test_deployment_names_are_dns_labels_and_distinct(version: str, md: str) -> 
 
 def test_router_objects_grant_only_what_the_router_reads() -> None:
     md = make_md({**_SPEC_V1, "rollout": {"traffic": {"stickyHeader": "x-user"}}})
-    account, role, binding, dep = build_router(md, image=IMAGE, replicas=2)
+    account, role, binding, dep = router_objects(md, image=IMAGE, replicas=2)
     assert [o["kind"] for o in (account, role, binding, dep)] == [
         "ServiceAccount",
         "Role",

@@ -155,6 +155,22 @@ def md_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def dry_run(cluster: HasEnv, manifest: dict[str, Any], timeout: float = 60) -> Any:
+    """``kubectl create --dry-run=server``: what admission says, nothing stored."""
+    return attempt(
+        cluster,
+        "kubectl",
+        "create",
+        "--dry-run=server",
+        "-n",
+        "default",
+        "-f",
+        "-",
+        stdin=json.dumps(manifest),
+        timeout=timeout,
+    )
+
+
 def apply_md(cluster: HasEnv, namespace: str, name: str, spec: dict[str, Any]) -> None:
     run(
         cluster,

@@ -95,8 +95,16 @@ def test_every_example_is_served(crds: Any, namespace: str, operator: OperatorPr
         md = wait_md(crds, namespace, name, "Ready", phase_is("Ready"), timeout=180)
         assert md["status"]["stable"]["version"] == str(doc["spec"]["model"]["version"])
         (dep,) = owned(crds, namespace, "deployment", name)
-        replicas = (doc["spec"].get("serving") or {}).get("replicas", 1)
-        assert dep["spec"]["replicas"] == replicas
+        serving = doc["spec"].get("serving") or {}
+        scaling = serving.get("autoscaling")
+        if scaling is None:
+            assert dep["spec"]["replicas"] == serving.get("replicas", 1)
+        else:  # the HPA owns the count (on a real node it acts at once: below its minimum)
+            hpa = get(crds, namespace, "hpa", dep["metadata"]["name"])
+            assert hpa is not None
+            bounds = (scaling.get("minReplicas", 1), scaling["maxReplicas"])
+            assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == bounds
+            assert bounds[0] <= dep["spec"]["replicas"] <= bounds[1]
         router = doc["spec"]["rollout"]["traffic"]["router"]
         routers = owned(crds, namespace, "deployment", name, component="router")
         if router == "Builtin":

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from canaria_operator.analysis.result import CheckResult, Verdict
 from canaria_operator.rollout import (
-    Action,
     CanaryPods,
     Decision,
+    Event,
+    HistoryRecord,
     ManualAction,
-    Observed,
+    Phase,
+    RolloutInput,
     RolloutSpec,
     RolloutState,
     decide,
@@ -31,8 +33,12 @@ class Sim:
     now: datetime = T0
     state: RolloutState = field(default_factory=RolloutState)
     pods: CanaryPods | None = None
-    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    history: list[HistoryRecord] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    # canary weights the decisions set, in order: one entry per change of (weight, mirror)
+    # while the rollout runs or is rolled back (a promotion hands stable the traffic instead)
+    weights: list[int] = field(default_factory=list)
 
     def tick(
         self,
@@ -42,12 +48,17 @@ class Sim:
     ) -> Decision:
         self.now += advance
         analysis = [check(verdict, self.now)] if verdict is not None else []
-        obs = Observed(
+        inputs = RolloutInput(
             target_version=self.target, state=self.state, canary=self.pods, action=action
         )
-        d = decide(obs, self.spec, analysis, self.now)
+        d = decide(inputs, self.spec, analysis, self.now)
+        before = (self.state.canary_weight, self.state.mirror_percent)
+        after = (d.state.canary_weight, d.state.mirror_percent)
+        if after != before and d.state.phase is not Phase.PROMOTED:
+            self.weights.append(d.state.canary_weight)
         self.state = d.state
-        self.actions.extend(d.actions)
+        self.events.extend(d.events)
+        self.history.extend(d.history)
         self.decisions.append(d)
         return d
 
@@ -64,5 +75,6 @@ class Sim:
             d = self.tick(advance=step / 4)
         return self.tick(verdict)
 
-    def kinds(self, d: Decision) -> list[str]:
-        return [a.kind for a in d.actions]
+    @staticmethod
+    def reasons(d: Decision) -> list[str]:
+        return [e.reason for e in d.events]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from canaria_operator.rollout.cli import render_status
+from canaria_operator.cli_rollout import render_status
 
 MD: dict[str, Any] = {
     "metadata": {"name": "iris", "namespace": "ml"},

@@ -20,7 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "canaria_operator.cli_operator",
     "canaria_operator.cli_fetch",
     "canaria_operator.router.cli",
-    "canaria_operator.rollout.cli",
+    "canaria_operator.cli_rollout",
 )
 # Developer tools (`canaria dev-cluster`, `canaria demo`): registered when installed.
 OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (

@@ -1,4 +1,7 @@
-"""`canaria fetch URI --dest PATH [--sha256 HEX]`: the serving pods' init container."""
+"""`canaria fetch URI --dest PATH [--sha256 HEX]`: the serving pods' init container.
+
+`canaria fetch URI --sha256 HEX --verify-only` checks a file where it is (a ``pvc://`` model,
+mounted read-only): the digest is computed, nothing is copied."""
 
 from __future__ import annotations
 
@@ -21,8 +24,13 @@ def register(subparsers: Any) -> None:
         "bounded memory; refuse it unless its SHA-256 matches; retry transient failures.",
     )
     p.add_argument("uri")
-    p.add_argument("--dest", type=Path, required=True, help="where to write the model")
+    p.add_argument("--dest", type=Path, help="where to write the model")
     p.add_argument("--sha256", help="expected lower-case hex digest")
+    p.add_argument(
+        "--verify-only",
+        action="store_true",
+        help="only check the file's sha256 where it is (needs --sha256; copies nothing)",
+    )
     p.add_argument("--retries", type=int, default=5, help="retries of transient failures")
     p.add_argument("--backoff", type=float, default=1.0, help="first retry delay (doubles)")
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
@@ -38,8 +46,22 @@ def _report(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from canaria_operator.fetch import FetchError, fetch
+    from canaria_operator.fetch import FetchError, fetch, verify
 
+    if args.verify_only:
+        if not args.sha256:
+            _report("canaria fetch: --verify-only needs --sha256")
+            return 2
+        try:
+            size = verify(args.uri, args.sha256, timeout=args.timeout)
+        except FetchError as exc:
+            _report(f"canaria fetch: {exc.message}")
+            return exc.code
+        print(f"canaria fetch: {args.uri} ({size} bytes) sha256 verified in place", flush=True)
+        return 0
+    if args.dest is None:
+        _report("canaria fetch: --dest is required (or --verify-only with --sha256)")
+        return 2
     try:
         size = fetch(
             args.uri,

@@ -7,6 +7,7 @@ condition's ``status`` changes (reason and message may change without it).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
@@ -32,6 +33,7 @@ __all__ = [
     "R_STABLE_NOT_READY",
     "R_STABLE_READY",
     "R_STABLE_UPDATING",
+    "Problem",
     "merge_conditions",
     "new_condition",
 ]
@@ -59,6 +61,14 @@ R_APPLY_FAILED: Final = "ApplyFailed"
 R_INVALID_SPEC: Final = "InvalidSpec"
 R_ROUTE_NOT_FOUND: Final = "HTTPRouteNotFound"
 R_ROUTE_INVALID: Final = "HTTPRouteInvalid"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that needs attention: the Degraded condition's reason and one message."""
+
+    reason: str
+    message: str
 
 
 def new_condition(

@@ -6,22 +6,12 @@ status or reason changed, and a phase change. The same status twice gives no Eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from canaria_operator.api.status import Condition, ModelDeploymentStatus
 from canaria_operator.conditions import DEGRADED, PROGRESSING, READY
+from canaria_operator.rollout.decision import Event
+from canaria_operator.rollout.model import EventType
 
-__all__ = ["EventSpec", "transition_events"]
-
-EventType = Literal["Normal", "Warning"]
-
-
-@dataclass(frozen=True)
-class EventSpec:
-    type: EventType
-    reason: str
-    message: str
+__all__ = ["Event", "transition_events"]
 
 
 def _is_bad(cond: Condition) -> bool:
@@ -30,8 +20,8 @@ def _is_bad(cond: Condition) -> bool:
     )
 
 
-def transition_events(old: ModelDeploymentStatus, new: ModelDeploymentStatus) -> list[EventSpec]:
-    events: list[EventSpec] = []
+def transition_events(old: ModelDeploymentStatus, new: ModelDeploymentStatus) -> list[Event]:
+    events: list[Event] = []
     for cond in new.conditions:
         before = old.condition(cond.type)
         if before is not None and (before.status, before.reason) == (cond.status, cond.reason):
@@ -39,10 +29,10 @@ def transition_events(old: ModelDeploymentStatus, new: ModelDeploymentStatus) ->
         if before is None and cond.type in (DEGRADED, PROGRESSING) and cond.status == "False":
             continue  # nothing happened yet: no "not degraded" noise on creation
         kind: EventType = "Warning" if _is_bad(cond) else "Normal"
-        events.append(EventSpec(kind, cond.reason, f"{cond.type}={cond.status}: {cond.message}"))
+        message = f"{cond.type}={cond.status}: {cond.message}"
+        events.append(Event(type=kind, reason=cond.reason, message=message))
     if new.phase is not None and old.phase != new.phase:
         kind = "Warning" if new.phase in ("Degraded", "RolledBack") else "Normal"
-        events.append(
-            EventSpec(kind, f"Phase{new.phase}", f"phase {old.phase or '<none>'} -> {new.phase}")
-        )
+        message = f"phase {old.phase or '<none>'} -> {new.phase}"
+        events.append(Event(type=kind, reason=f"Phase{new.phase}", message=message))
     return events

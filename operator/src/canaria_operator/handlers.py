@@ -1,7 +1,8 @@
 """kopf registration: which events trigger a reconcile, and kopf's deliberate configuration.
 
-* ModelDeployment create/update/resume -> reconcile; the reconciler itself schedules the
-  level-based re-check every ``resync_interval`` (kopf timers would put a finalizer on every
+* ModelDeployment create/update/resume -> reconcile through the queue
+  (:mod:`canaria_operator.reconcile.queue`), which schedules the level-based re-check every
+  ``resync_interval`` (kopf timers would put a finalizer on every
   object, and a finalizer without a running operator blocks deletion; owned objects go by
   garbage collection, so no finalizer is needed). Events of owned Deployments, and of owned
   pods that show a problem (failed fetch, crash loop), reconcile their owner (coalesced).
@@ -23,8 +24,7 @@ import kopf
 from canaria_operator.api.model import GROUP, PLURAL, VERSION
 from canaria_operator.kube import Kube
 from canaria_operator.metrics import OperatorMetrics
-from canaria_operator.reconcile import ReconcileError, Reconciler
-from canaria_operator.reconcile.health import pod_problem
+from canaria_operator.reconcile import ReconcileError, ReconcileQueue, Reconciler, pod_problem
 from canaria_operator.settings import OperatorSettings
 from canaria_operator.workloads.names import ANNOTATION_PREFIX, COMPONENT_SERVING, MANAGED_BY
 from canaria_serving import contract
@@ -59,9 +59,9 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
 
 
 async def _reconcile(memo: Any, namespace: str, name: str) -> None:
-    reconciler: Reconciler = memo.reconciler
+    queue: ReconcileQueue = memo.queue
     try:
-        await reconciler.reconcile(namespace, name)
+        await queue.run(namespace, name)
     except ReconcileError as exc:
         if exc.permanent:
             raise kopf.PermanentError(str(exc)) from exc
@@ -87,10 +87,18 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         memo = kwargs["memo"]
         kube = await Kube.connect(memo.settings.kubeconfig)
         memo.kube = kube
-        memo.reconciler = Reconciler(kube, memo.settings, memo.metrics)
+        reconciler = Reconciler(kube, memo.settings, memo.metrics)
+        memo.reconciler = reconciler
+        coalesced = memo.metrics.reconciles.labels("ModelDeployment", "coalesced").inc
+        memo.queue = ReconcileQueue(
+            reconciler.reconcile, resync=memo.settings.resync_interval, on_coalesced=coalesced
+        )
 
     @kopf.on.cleanup(id="disconnect", registry=registry)
     async def cleanup(**kwargs: Any) -> None:
+        queue: ReconcileQueue | None = getattr(kwargs["memo"], "queue", None)
+        if queue is not None:
+            queue.close()
         reconciler: Reconciler | None = getattr(kwargs["memo"], "reconciler", None)
         if reconciler is not None:
             await reconciler.aclose()
@@ -117,6 +125,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     @kopf.on.delete(g, v, p, id="forget", optional=True, registry=registry)
     def on_delete(**kwargs: Any) -> None:
         # Owned objects go by garbage collection (ownerReferences); only local state is left.
+        kwargs["memo"].queue.forget(*_key(kwargs))
         kwargs["memo"].reconciler.forget(*_key(kwargs))
 
     async def owned_changed(**kwargs: Any) -> None:
@@ -124,10 +133,10 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         namespace = kwargs["namespace"]
         if not owner or not namespace:
             return
-        reconciler: Reconciler = kwargs["memo"].reconciler
+        queue: ReconcileQueue = kwargs["memo"].queue
         # A Deployment's status changes several times while its pods start: one reconcile a
         # moment later sees them all (and a failing reconcile reschedules itself).
-        reconciler.soon(namespace, owner, OWNED_DEBOUNCE)
+        queue.soon(namespace, owner, OWNED_DEBOUNCE)
 
     kopf.on.event(
         "apps", "v1", "deployments", id="owned-deployment", labels=_OWNED, registry=registry

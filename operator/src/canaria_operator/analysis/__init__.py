@@ -1,11 +1,7 @@
 """Canary analysis: metric providers, PromQL templates, statistics and verdicts."""
 
-from canaria_operator.analysis.checks import run_analysis
-from canaria_operator.analysis.config import (
-    AnalysisConfig,
-    CustomMetric,
-    analysis_config_from_crd,
-)
+from canaria_operator.analysis.checks import planned_checks, run_analysis
+from canaria_operator.analysis.config import AnalysisConfig, CustomMetric
 from canaria_operator.analysis.prometheus import PrometheusProvider
 from canaria_operator.analysis.provider import MetricsProvider, ProviderUnavailable, QueryError
 from canaria_operator.analysis.queries import Target, TemplateError, render_template
@@ -22,7 +18,7 @@ __all__ = [
     "Target",
     "TemplateError",
     "Verdict",
-    "analysis_config_from_crd",
+    "planned_checks",
     "render_template",
     "round_verdict",
     "run_analysis",

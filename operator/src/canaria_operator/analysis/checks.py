@@ -30,6 +30,7 @@ __all__ = [
     "LATENCY_P99",
     "PREDICTION_DRIFT",
     "SHADOW_AGREEMENT",
+    "planned_checks",
     "run_analysis",
 ]
 
@@ -98,12 +99,17 @@ class _Round:
         verdict = Verdict.FAILED if failed else Verdict.SUCCESSFUL
         return self.result(metric, verdict, message, value=value, threshold=limit, samples=samples)
 
+    def enough(self, n: float) -> bool:
+        """At least ``minRequests`` samples, and at least one: a built-in check computes a
+        share or a distribution, which needs data (``minRequests: 0`` judges any window)."""
+        return n >= max(self.cfg.min_requests, 1)
+
     def too_few(self, metric: str, n: float, what: str = "canary requests") -> CheckResult:
         return self.result(
             metric,
             Verdict.INCONCLUSIVE,
             f"only {n:.0f} {what} in {q.duration(self.window)} "
-            f"(minimum {self.cfg.min_requests}): not judged",
+            f"(minimum {max(self.cfg.min_requests, 1)}): not judged",
             samples=n,
         )
 
@@ -114,7 +120,7 @@ class _Round:
         (n_c, e_c), (n_s, e_s) = await asyncio.gather(
             self.counts(self.canary), self.counts(self.stable)
         )
-        if n_c < cfg.min_requests:
+        if not self.enough(n_c):
             return self.too_few(ERROR_RATE, n_c)
         rate_c = e_c / n_c
         rate_s = e_s / n_s if n_s > 0 else None
@@ -133,7 +139,7 @@ class _Round:
                 **kw,
             )
         vs = ""
-        if cfg.error_rate_alpha is not None and n_s >= cfg.min_requests and rate_s is not None:
+        if cfg.error_rate_alpha is not None and self.enough(n_s) and rate_s is not None:
             test = two_proportion_z(round(e_c), round(n_c), round(e_s), round(n_s))
             stats = f"(z={test.z:.2f}, p={test.p_value:.3g})"
             vs = f" vs stable {rate_s:.2%} {stats}"
@@ -156,7 +162,7 @@ class _Round:
             self.p.query(q.latency_quantile_query(self.canary, self.window)),
             self.p.query(q.latency_quantile_query(self.stable, self.window)),
         )
-        if n_c < cfg.min_requests:
+        if not self.enough(n_c):
             return self.too_few(LATENCY_P99, n_c)
         if p_c is None:
             return self.result(LATENCY_P99, Verdict.INCONCLUSIVE, "no canary latency data")
@@ -206,9 +212,9 @@ class _Round:
             dist_s = bucket_counts(cum_s) if cum_s else None
         rows_c = sum(dist_c.values()) if dist_c else 0.0
         rows_s = sum(dist_s.values()) if dist_s else 0.0
-        if rows_c < self.cfg.min_requests:
+        if not self.enough(rows_c):
             return self.too_few(PREDICTION_DRIFT, rows_c, "canary predictions")
-        if rows_s < self.cfg.min_requests or dist_s is None or dist_c is None:
+        if not self.enough(rows_s) or dist_s is None or dist_c is None:
             return self.too_few(PREDICTION_DRIFT, rows_s, "stable predictions")
         value = psi(dist_s, dist_c)
         _, p_value = chi_square_homogeneity(dist_c, dist_s)
@@ -236,7 +242,7 @@ class _Round:
         )
         counts = counts or {}
         total = sum(counts.values())
-        if total < self.cfg.min_requests:
+        if not self.enough(total):
             return self.too_few(SHADOW_AGREEMENT, total, "shadow comparisons")
         share = counts.get("agree", 0.0) / total
         message = (
@@ -254,7 +260,7 @@ class _Round:
             self.p.query(q.input_rows_query(self.canary, self.window)),
             self.p.query(q.input_drift_query(self.canary)),
         )
-        if (rows or 0.0) < self.cfg.min_requests:
+        if not self.enough(rows or 0.0):
             return self.too_few(INPUT_DRIFT, rows or 0.0, "input rows")
         if value is None:
             return self.result(INPUT_DRIFT, Verdict.INCONCLUSIVE, "no input drift data")
@@ -264,8 +270,13 @@ class _Round:
         )
 
     async def custom(self, metric: CustomMetric) -> CheckResult:
+        """A custom check honours ``minRequests`` like the built-in ones (with 0 it is judged
+        whatever the traffic: it may measure something other than requests). Its query runs
+        either way, so that a query Prometheus rejects is an Error even without traffic."""
         promql = q.render_template(metric.query, self.canary, self.stable.version, self.window)
-        value = await self.p.query(promql)
+        value, (n_c, _) = await asyncio.gather(self.p.query(promql), self.counts(self.canary))
+        if n_c < self.cfg.min_requests:
+            return self.too_few(metric.name, n_c)
         bounds = {"value": value, "threshold": metric.max if metric.max is not None else metric.min}
         if value is None:
             return self.result(metric.name, Verdict.INCONCLUSIVE, "empty or NaN result", **bounds)
@@ -275,6 +286,26 @@ class _Round:
         rng = f"[{metric.min if metric.min is not None else '-inf'}, "
         rng += f"{metric.max if metric.max is not None else '+inf'}]"
         return self.result(metric.name, verdict, f"{value:.4g} (allowed {rng})", **bounds)
+
+
+def planned_checks(config: AnalysisConfig, *, mirrored: bool = False) -> tuple[str, ...]:
+    """The names of the checks a round runs, in order. ``mirrored``: the canary receives a
+    copy of stable traffic that Canaria's router compares (Shadow stage and BlueGreen preview
+    with traffic mode Builtin); only then is shadow agreement measured. An empty tuple: this
+    configuration judges nothing at that stage."""
+    names: list[str] = []
+    if config.max_error_rate is not None or config.error_rate_alpha is not None:
+        names.append(ERROR_RATE)
+    if config.max_latency_p99 is not None or config.max_latency_ratio is not None:
+        names.append(LATENCY_P99)
+    if config.max_prediction_psi is not None:
+        names.append(PREDICTION_DRIFT)
+    if mirrored and config.min_shadow_agreement is not None:
+        names.append(SHADOW_AGREEMENT)
+    if config.max_input_drift is not None:
+        names.append(INPUT_DRIFT)
+    names += [m.name for m in config.custom]
+    return tuple(names)
 
 
 async def run_analysis(
@@ -287,24 +318,17 @@ async def run_analysis(
     at: datetime,
     mirroring: bool = False,
 ) -> list[CheckResult]:
-    """One round: every enabled check, canary vs stable over ``window`` ending at ``at``.
-
-    ``mirroring``: the router mirrors traffic to the canary now (Shadow/BlueGreen preview);
-    only then is the shadow-agreement check run (otherwise it could never have samples).
-    Pass a provider evaluating at ``at`` (``PrometheusProvider(at=...)``).
-    """
+    """One round: every check :func:`planned_checks` names, canary vs stable over ``window``
+    ending at ``at``. Pass a provider evaluating at ``at`` (``PrometheusProvider(at=...)``)."""
     r = _Round(provider, config, canary, stable, window=window, at=at)
-    checks: list[tuple[str, Callable[[], Awaitable[CheckResult]]]] = []
-    if config.max_error_rate is not None or config.error_rate_alpha is not None:
-        checks.append((ERROR_RATE, r.error_rate))
-    if config.max_latency_p99 is not None or config.max_latency_ratio is not None:
-        checks.append((LATENCY_P99, r.latency))
-    if config.max_prediction_psi is not None:
-        checks.append((PREDICTION_DRIFT, r.prediction_drift))
-    if mirroring and config.min_shadow_agreement is not None:
-        checks.append((SHADOW_AGREEMENT, r.shadow_agreement))
-    if config.max_input_drift is not None:
-        checks.append((INPUT_DRIFT, r.input_drift))
-    for metric in config.custom:
-        checks.append((metric.name, functools.partial(r.custom, metric)))
+    builtin: dict[str, Callable[[], Awaitable[CheckResult]]] = {
+        ERROR_RATE: r.error_rate,
+        LATENCY_P99: r.latency,
+        PREDICTION_DRIFT: r.prediction_drift,
+        SHADOW_AGREEMENT: r.shadow_agreement,
+        INPUT_DRIFT: r.input_drift,
+    }
+    names = planned_checks(config, mirrored=mirroring)
+    checks = [(n, builtin[n]) for n in names[: len(names) - len(config.custom)]]
+    checks += [(m.name, functools.partial(r.custom, m)) for m in config.custom]
     return list(await asyncio.gather(*(r.guarded(name, fn) for name, fn in checks)))

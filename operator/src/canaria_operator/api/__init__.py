@@ -1,7 +1,7 @@
 """The ModelDeployment API as pydantic models (mirrors crds/modeldeployment.yaml)."""
 
 from canaria_operator.api.base import ApiModel, parse_duration
-from canaria_operator.api.engine import to_rollout_spec
+from canaria_operator.api.convert import to_analysis_config, to_rollout_spec
 from canaria_operator.api.model import (
     GROUP,
     KIND,
@@ -43,5 +43,6 @@ __all__ = [
     "StatusPhase",
     "TrackStatus",
     "parse_duration",
+    "to_analysis_config",
     "to_rollout_spec",
 ]

@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from canaria_operator.analysis import bounds as B
 from canaria_operator.api.base import ApiModel
+from canaria_operator.rollout.model import DEFAULT_MAX_INCONCLUSIVE_ROUNDS
 
 __all__ = [
     "Analysis",
@@ -17,6 +19,7 @@ __all__ = [
     "EnvVar",
     "ErrorRateCheck",
     "HTTPRouteRef",
+    "InputDriftCheck",
     "LatencyP99Check",
     "MaxPsiCheck",
     "ModelDeploymentSpec",
@@ -122,25 +125,25 @@ class Traffic(ApiModel):
 
 
 class ErrorRateCheck(ApiModel):
-    max: float = 0.01
-    confidence: float = 0.95
+    max: float = B.ERROR_RATE_MAX.field()
+    confidence: float = B.ERROR_RATE_CONFIDENCE.field()
 
 
 class LatencyP99Check(ApiModel):
-    max_ms: float | None = None
-    max_ratio: float | None = 1.5
+    max_ms: float | None = B.LATENCY_MAX_MS.field()
+    max_ratio: float | None = B.LATENCY_MAX_RATIO.field()
 
 
 class MaxPsiCheck(ApiModel):
-    max_psi: float = 0.2
+    max_psi: float = B.PREDICTION_DRIFT_MAX_PSI.field()
 
 
-class InputDriftCheck(MaxPsiCheck):
-    max_psi: float = 0.25
+class InputDriftCheck(ApiModel):
+    max_psi: float = B.INPUT_DRIFT_MAX_PSI.field()
 
 
 class ShadowAgreementCheck(ApiModel):
-    min: float = 0.95
+    min: float = B.SHADOW_AGREEMENT_MIN.field()
 
 
 class BuiltinMetrics(ApiModel):
@@ -152,7 +155,7 @@ class BuiltinMetrics(ApiModel):
 
 
 def _default_metrics() -> BuiltinMetrics:
-    return BuiltinMetrics(error_rate=ErrorRateCheck(), latency_p99=LatencyP99Check())
+    return BuiltinMetrics.model_validate(B.DEFAULT_METRICS)
 
 
 class CustomCheck(ApiModel):
@@ -164,7 +167,7 @@ class CustomCheck(ApiModel):
 
 class Analysis(ApiModel):
     prometheus_url: str | None = None
-    min_requests: int = 50
+    min_requests: int = B.MIN_REQUESTS.field()
     metrics: BuiltinMetrics = Field(default_factory=_default_metrics)
     custom: tuple[CustomCheck, ...] = ()
 
@@ -180,6 +183,7 @@ class Rollout(ApiModel):
     failure_threshold: int = 2
     successful_checks_per_step: int = 1
     error_threshold: int = 3
+    max_inconclusive_rounds: int = DEFAULT_MAX_INCONCLUSIVE_ROUNDS
     progress_deadline: str = "10m"
     scale_down_delay: str = "5m"
     traffic: Traffic = Field(default_factory=Traffic)

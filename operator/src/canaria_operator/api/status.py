@@ -1,7 +1,7 @@
 """``status`` of a ModelDeployment (mirrors crds/modeldeployment.yaml field by field).
 
-``rollout`` is the progressive-delivery engine's persisted state
-(:class:`canaria_operator.rollout.RolloutState`): the engine owns it, the operator core only
+``rollout`` is the rollout state machine's persisted state
+(:class:`canaria_operator.rollout.RolloutState`): the state machine owns it, the reconcile only
 stores it and derives ``phase``, ``canary.weight`` and ``currentStep`` from it.
 """
 

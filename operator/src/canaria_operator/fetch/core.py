@@ -20,7 +20,7 @@ import httpx
 from canaria_operator.fetch.errors import FetchError
 from canaria_operator.fetch.s3 import s3_request
 
-__all__ = ["CHUNK", "fetch"]
+__all__ = ["CHUNK", "fetch", "verify"]
 
 CHUNK = 1 << 20
 ENV_BEARER = "CANARIA_FETCH_BEARER_TOKEN"
@@ -109,4 +109,19 @@ def fetch(
         tmp.unlink(missing_ok=True)
         raise FetchError(3, f"sha256 mismatch for {uri}: expected {sha256.lower()}, got {got}")
     shutil.move(tmp, dest)
+    return size
+
+
+def verify(uri: str, sha256: str, *, timeout: float = 30.0) -> int:
+    """Check the digest of the file at ``uri`` where it is, copying nothing (a ``pvc://``
+    model: the claim is mounted, the pod serves it in place). Returns the size; raises
+    :class:`FetchError` (code 3) when the digest differs."""
+    size = 0
+    digest = hashlib.sha256()
+    for block in _source(uri, timeout):
+        digest.update(block)
+        size += len(block)
+    got = digest.hexdigest()
+    if got != sha256.lower():
+        raise FetchError(3, f"sha256 mismatch for {uri}: expected {sha256.lower()}, got {got}")
     return size

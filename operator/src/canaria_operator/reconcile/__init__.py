@@ -1,29 +1,33 @@
-"""Reconciliation of ModelDeployments: observe -> decide -> write -> status once -> Events."""
+"""Reconciliation of ModelDeployments, shaped like Argo Rollouts' controller:
 
-from canaria_operator.reconcile.engine import engine_plan
-from canaria_operator.reconcile.plan import (
-    Observed,
-    Problem,
-    Write,
-    desired_objects,
-    new_status,
-    plan_writes,
-)
-from canaria_operator.reconcile.reconciler import ReconcileError, Reconciler, Result
-from canaria_operator.reconcile.seam import RolloutPlan, RolloutPlanner, TrackHealth
+observe once (:mod:`.observe` -> :class:`.Snapshot`) -> analyse when due (:mod:`.analyze`)
+-> one pure decision (:func:`.decide` -> :class:`.Outcome`: every write, the route update,
+the new status, the Events, the requeue) -> one shell that executes it and writes status
+once (:class:`.Reconciler`). :mod:`.queue` serialises, coalesces and schedules reconciles.
+"""
+
+from canaria_operator.reconcile.decide import Outcome, decide, placement_of
+from canaria_operator.reconcile.desired import Write, desired_objects, plan_writes
+from canaria_operator.reconcile.health import TrackHealth, pod_problem, track_health
+from canaria_operator.reconcile.queue import ReconcileError, ReconcileQueue, Result
+from canaria_operator.reconcile.reconciler import Reconciler
+from canaria_operator.reconcile.snapshot import Inputs, Snapshot, inputs_of
 
 __all__ = [
-    "Observed",
-    "Problem",
+    "Inputs",
+    "Outcome",
     "ReconcileError",
+    "ReconcileQueue",
     "Reconciler",
     "Result",
-    "RolloutPlan",
-    "RolloutPlanner",
+    "Snapshot",
     "TrackHealth",
     "Write",
+    "decide",
     "desired_objects",
-    "engine_plan",
-    "new_status",
+    "inputs_of",
+    "placement_of",
     "plan_writes",
+    "pod_problem",
+    "track_health",
 ]

@@ -1,30 +1,74 @@
 """Run an analysis round when one is due (I/O: queries Prometheus).
 
-The round is judged by the rollout engine; this module only decides whether one is due for
-the state in status, and measures canary against stable over the last analysis interval, all
-queries evaluated at the same instant.
+The round is judged by the rollout state machine; this module only asks whether one is due
+for the state in status and measures canary against stable over the last analysis interval,
+all queries evaluated at the same instant.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 
 from canaria_operator.analysis import (
+    AnalysisConfig,
     CheckResult,
     PrometheusProvider,
     Target,
-    Verdict,
-    analysis_config_from_crd,
+    planned_checks,
     run_analysis,
 )
-from canaria_operator.api.engine import to_rollout_spec
-from canaria_operator.api.model import ModelDeployment
+from canaria_operator.reconcile.snapshot import Snapshot
 from canaria_operator.rollout import analysis_due
 from canaria_serving import contract
 
-__all__ = ["AnalysisRunner"]
+__all__ = ["AnalysisRunner", "Round", "due_round"]
+
+
+@dataclass(frozen=True)
+class Round:
+    """One analysis round to run: canary against stable over ``window`` ending at ``at``;
+    ``compared``: the router compares mirrored answers now (shadow agreement is measured)."""
+
+    canary: Target
+    stable: Target
+    window: timedelta
+    at: datetime
+    compared: bool
+    config: AnalysisConfig
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        return planned_checks(self.config, mirrored=self.compared)
+
+
+def due_round(snap: Snapshot, now: datetime) -> Round | None:
+    """The round due at ``now`` for the state in status (pure), or None."""
+    md, spec = snap.md, snap.inputs.spec
+    state = md.status.rollout
+    if (
+        state is None
+        or state.stable_version is None
+        or state.canary_version != md.spec.model.version
+        or not analysis_due(state, spec, now)
+    ):
+        return None
+
+    def target(version: str, track: str) -> Target:
+        return Target(
+            name=md.name, version=version, track=track, namespace=md.namespace, model=md.model_name
+        )
+
+    return Round(
+        canary=target(state.canary_version, contract.TRACK_CANARY),
+        stable=target(state.stable_version, contract.TRACK_STABLE),
+        window=spec.analysis_interval,
+        at=now,
+        compared=state.mirror_percent > 0 and snap.mode.compares,
+        config=snap.inputs.config,
+    )
 
 
 class AnalysisRunner:
@@ -37,44 +81,19 @@ class AnalysisRunner:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def url_for(self, md: ModelDeployment) -> str:
-        return md.spec.rollout.analysis.prometheus_url or self.default_url
-
-    async def maybe_run(self, md: ModelDeployment, now: datetime) -> list[CheckResult]:
-        """The checks of a round if one is due for ``md`` at ``now``, else nothing."""
-        state = md.status.rollout
-        if (
-            state is None
-            or state.stable_version is None
-            or state.canary_version != md.spec.model.version
-        ):
+    async def run_if_due(self, snap: Snapshot, now: datetime) -> list[CheckResult]:
+        """The checks of a round if one is due at ``now``, else nothing."""
+        due = due_round(snap, now)
+        if due is None:
             return []
-        spec = to_rollout_spec(md.spec.rollout)
-        if not analysis_due(state, spec, now):
-            return []
-        raw = md.spec.rollout.analysis.model_dump(by_alias=True, exclude_none=True)
-        try:
-            config = analysis_config_from_crd(raw)
-        except ValueError as exc:  # a custom check the CRD could not rule out
-            msg = f"spec.rollout.analysis: {exc}".replace("\n", " ")
-            return [CheckResult(metric="config", verdict=Verdict.ERROR, at=now, message=msg)]
-
-        def target(version: str, track: str) -> Target:
-            return Target(
-                name=md.name,
-                version=version,
-                track=track,
-                namespace=md.namespace,
-                model=md.model_name,
-            )
-
-        provider = PrometheusProvider(self.url_for(md), at=now, client=self._client)
+        url = snap.md.spec.rollout.analysis.prometheus_url or self.default_url
+        provider = PrometheusProvider(url, at=now, client=self._client)
         return await run_analysis(
             provider,
-            config,
-            target(state.canary_version, contract.TRACK_CANARY),
-            target(state.stable_version, contract.TRACK_STABLE),
-            window=spec.analysis_interval,
-            at=now,
-            mirroring=state.mirror_percent > 0,
+            due.config,
+            due.canary,
+            due.stable,
+            window=due.window,
+            at=due.at,
+            mirroring=due.compared,
         )

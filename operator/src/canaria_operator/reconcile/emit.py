@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from canaria_operator.api.model import GROUP, KIND, VERSION, ModelDeployment
-from canaria_operator.events import EventSpec
 from canaria_operator.kube import EVENTS, Kube, KubeError
+from canaria_operator.rollout.decision import Event
 
 __all__ = ["REPORTING_CONTROLLER", "emit_events"]
 
@@ -20,7 +20,7 @@ REPORTING_CONTROLLER = "canaria.dev/operator"
 _INSTANCE = os.environ.get("POD_NAME") or socket.gethostname()
 
 
-async def emit_events(kube: Kube, md: ModelDeployment, events: Iterable[EventSpec]) -> int:
+async def emit_events(kube: Kube, md: ModelDeployment, events: Iterable[Event]) -> int:
     """Create one Event per spec; a failure to record an Event is logged, never raised."""
     sent = 0
     for ev in events:

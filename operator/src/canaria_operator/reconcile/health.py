@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from canaria_operator.conditions import R_CONTAINER_FAILING, R_MODEL_FETCH_FAILED
-from canaria_operator.reconcile.seam import TrackHealth
+from canaria_operator.conditions import R_CONTAINER_FAILING, R_MODEL_FETCH_FAILED, Problem
+from canaria_operator.rollout.model import CanaryPods
 
-__all__ = ["PodProblem", "pod_problem", "track_health"]
+__all__ = ["TrackHealth", "pod_problem", "track_health"]
 
 Json = dict[str, Any]
 
@@ -32,9 +32,15 @@ _STUCK_WAITING = frozenset(
 
 
 @dataclass(frozen=True)
-class PodProblem:
-    reason: str  # a Degraded condition reason (conditions.R_*)
-    message: str
+class TrackHealth:
+    """What was observed of one version's pods."""
+
+    desired: int
+    ready: int
+    reason: str | None = None  # why pods are not Ready, from pod statuses
+
+    def as_canary_pods(self) -> CanaryPods:
+        return CanaryPods(desired=self.desired, ready=self.ready, reason=self.reason)
 
 
 def _terminated_failure(status: Json) -> Json | None:
@@ -61,17 +67,17 @@ def _describe(pod: str, container: str, status: Json) -> str | None:
     return None
 
 
-def pod_problem(pod: Json) -> PodProblem | None:
+def pod_problem(pod: Json) -> Problem | None:
     name = (pod.get("metadata") or {}).get("name", "?")
     status = pod.get("status") or {}
     for cs in status.get("initContainerStatuses") or []:
         text = _describe(name, cs.get("name", "?"), cs)
         if text is not None:
-            return PodProblem(R_MODEL_FETCH_FAILED, text)
+            return Problem(R_MODEL_FETCH_FAILED, text)
     for cs in status.get("containerStatuses") or []:
         text = _describe(name, cs.get("name", "?"), cs)
         if text is not None:
-            return PodProblem(R_CONTAINER_FAILING, text)
+            return Problem(R_CONTAINER_FAILING, text)
     return None
 
 
@@ -84,7 +90,7 @@ def _pod_ready(pod: Json) -> bool:
 
 def track_health(
     deployment: Json | None, pods: Iterable[Json]
-) -> tuple[TrackHealth, PodProblem | None]:
+) -> tuple[TrackHealth, Problem | None]:
     """Desired and Ready pods of a track, and its first problem (if any)."""
     pods = list(pods)
     desired = int(((deployment or {}).get("spec") or {}).get("replicas") or 0)

@@ -1,4 +1,10 @@
-"""Observe (I/O): list what a ModelDeployment owns, its pods, and the Secrets it needs."""
+"""Observe (I/O): one look at everything a ModelDeployment's reconcile needs -> Snapshot.
+
+One list per owned kind (by label, filtered by owner uid), the serving pods, one GET per
+needed Secret and, when the traffic mode steers one, the HTTPRoute; all concurrently.
+A failure that waiting may fix (API server unreachable) raises ``KubeError``; a route that
+cannot be read for good (forbidden) is recorded in the snapshot and becomes a condition.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from canaria_operator.api.model import ModelDeployment
 from canaria_operator.kube import (
     DEPLOYMENTS,
     HPAS,
+    HTTPROUTES,
     PODS,
     ROLEBINDINGS,
     ROLES,
@@ -16,8 +23,10 @@ from canaria_operator.kube import (
     SERVICES,
     Json,
     Kube,
+    KubeError,
 )
-from canaria_operator.reconcile.plan import Observed
+from canaria_operator.reconcile.snapshot import Inputs, Snapshot, secrets_needed
+from canaria_operator.traffic import RouteRead, RouteRef
 from canaria_operator.workloads.names import COMPONENT_SERVING
 from canaria_serving import contract
 
@@ -38,18 +47,30 @@ def _owned_by(obj: Json, uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in refs)
 
 
-async def observe(kube: Kube, md: ModelDeployment, secrets: set[str]) -> Observed:
-    """One list per kind (by label, filtered by owner uid) and one GET per needed Secret.
-    Serving pods are grouped by their version label."""
+async def _route(kube: Kube, ref: RouteRef | None) -> RouteRead | None:
+    if ref is None:
+        return None
+    try:
+        return RouteRead(ref, await kube.get(HTTPROUTES, ref.namespace, ref.name))
+    except KubeError as exc:
+        if exc.permanent:
+            return RouteRead(ref, None, error=str(exc))
+        raise
+
+
+async def observe(kube: Kube, md: ModelDeployment, inputs: Inputs) -> Snapshot:
     ns, uid = md.namespace, md.metadata.uid
     selector = f"{contract.LABEL_MODEL}={md.name}"
     serving = f"{selector},{contract.LABEL_COMPONENT}={COMPONENT_SERVING}"
-    lists = await asyncio.gather(
-        *(kube.list(res, ns, selector, cached=True) for _, res in OWNED_KINDS),
+    names = sorted(secrets_needed(md))
+    lists, pods_list, secrets, route = await asyncio.gather(
+        asyncio.gather(*(kube.list(res, ns, selector, cached=True) for _, res in OWNED_KINDS)),
         kube.list(PODS, ns, serving, cached=True),
+        asyncio.gather(*(kube.get(SECRETS, ns, name) for name in names)),
+        _route(kube, inputs.mode.route_ref()),
     )
     objects: dict[tuple[str, str], Json] = {}
-    for (kind, res), items in zip(OWNED_KINDS, lists[:-1], strict=True):
+    for (kind, res), items in zip(OWNED_KINDS, lists, strict=True):
         api_version = f"{res.group}/{res.version}" if res.group else res.version
         for item in items:
             if _owned_by(item, uid):
@@ -57,10 +78,10 @@ async def observe(kube: Kube, md: ModelDeployment, secrets: set[str]) -> Observe
                 item.setdefault("apiVersion", api_version)
                 objects[(kind, item["metadata"]["name"])] = item
     pods: dict[str, list[Json]] = {}
-    for pod in lists[-1]:
+    for pod in pods_list:
         labels = (pod.get("metadata") or {}).get("labels") or {}
         pods.setdefault(labels.get(contract.LABEL_VERSION, ""), []).append(pod)
-    names = sorted(secrets)
-    found = await asyncio.gather(*(kube.get(SECRETS, ns, name) for name in names))
-    missing = frozenset(n for n, obj in zip(names, found, strict=True) if obj is None)
-    return Observed(objects=objects, pods=pods, missing_secrets=missing)
+    missing = frozenset(n for n, obj in zip(names, secrets, strict=True) if obj is None)
+    return Snapshot(
+        md=md, inputs=inputs, objects=objects, pods=pods, missing_secrets=missing, route=route
+    )

@@ -1,25 +1,15 @@
-"""The rollout state machine (pure): observed state + spec + analysis + now -> decision."""
+"""The rollout state machine (pure): what was seen + spec + analysis + now -> decision."""
 
-from canaria_operator.rollout.actions import (
-    Action,
-    ClearActionAnnotation,
-    CreateCanary,
-    Decision,
-    EmitEvent,
-    PromoteCanary,
-    RecordHistory,
-    ReplaceStable,
-    RestorePrevious,
-    ScaleDown,
-    SetTraffic,
-)
+from canaria_operator.rollout.decision import Decision, Event, HistoryRecord, HistoryResult
 from canaria_operator.rollout.machine import analysis_due, decide, next_analysis_at
 from canaria_operator.rollout.model import (
+    ACTIVE_PHASES,
+    ANALYSED_STAGES,
     CanaryPods,
     ManualAction,
-    Observed,
     PauseCause,
     Phase,
+    RolloutInput,
     RolloutSpec,
     RolloutState,
     Stage,
@@ -28,24 +18,19 @@ from canaria_operator.rollout.model import (
 )
 
 __all__ = [
-    "Action",
+    "ACTIVE_PHASES",
+    "ANALYSED_STAGES",
     "CanaryPods",
-    "ClearActionAnnotation",
-    "CreateCanary",
     "Decision",
-    "EmitEvent",
+    "Event",
+    "HistoryRecord",
+    "HistoryResult",
     "ManualAction",
-    "Observed",
     "PauseCause",
     "Phase",
-    "PromoteCanary",
-    "RecordHistory",
-    "ReplaceStable",
-    "RestorePrevious",
+    "RolloutInput",
     "RolloutSpec",
     "RolloutState",
-    "ScaleDown",
-    "SetTraffic",
     "Stage",
     "Step",
     "Strategy",

@@ -1,10 +1,10 @@
-"""The rollout state machine: ``decide(observed, spec, analysis, now) -> Decision``.
+"""The rollout state machine: ``decide(inputs, spec, analysis, now) -> Decision``.
 
 Pure and deterministic (no I/O, no clock: ``now`` is an argument). The operator observes the
-world, runs an analysis round when ``Decision.analysis_due`` says so, calls ``decide`` with the
-round's results, applies the returned actions in order and writes ``Decision.state`` to status
-once. ``decide`` runs its transitions to a fixpoint, so calling it again with the returned
-state and the same inputs changes nothing (idempotent).
+world, runs an analysis round when :func:`analysis_due` says so, calls ``decide`` with the
+round's results, makes the cluster match ``Decision.state`` and writes it to status once.
+``decide`` runs its transitions to a fixpoint, so calling it again with the returned state and
+the same inputs changes nothing (idempotent).
 
 Rules (see ``RolloutSpec`` for the knobs):
 
@@ -15,10 +15,14 @@ Rules (see ``RolloutSpec`` for the knobs):
   back: canary weight 0 at once, phase RolledBack with the failed checks in the message.
 * ``errorThreshold`` consecutive Error rounds pause the rollout for a human (a broken check is
   no evidence against the canary, and no evidence for it either).
+* ``maxInconclusiveRounds`` consecutive Inconclusive rounds pause it too (reason
+  ``AnalysisInconclusive``): a rollout never waits silently for data that does not come.
+* A stage without checks (``RolloutSpec.judged_stages``) is passed on time alone: once the
+  canary is Ready, after the step's pause or one analysis interval (reason ``NotJudged``).
 * A canary without Ready pods gets no traffic before its first step, holds its step afterwards,
   and is rolled back once it has been unready for ``progressDeadline``, naming the pods' reason.
-* Promotion swaps roles (PromoteCanary); the old stable stays warm for ``scaleDownDelay`` and
-  an ``abort`` within that delay swaps back instantly (RestorePrevious).
+* Promotion swaps roles (the canary's Deployment becomes stable as it is); the old stable stays
+  warm for ``scaleDownDelay`` and an ``abort`` within that delay swaps back instantly.
 """
 
 from __future__ import annotations
@@ -27,23 +31,20 @@ from datetime import datetime, timedelta
 
 from canaria_operator.analysis.result import CheckResult, Verdict, round_verdict
 from canaria_operator.rollout import reasons as R
-from canaria_operator.rollout.actions import (
-    ClearActionAnnotation,
-    Decision,
-    EmitEvent,
-)
+from canaria_operator.rollout.decision import Decision
 from canaria_operator.rollout.model import (
+    ACTIVE_PHASES,
+    ANALYSED_STAGES,
     ManualAction,
-    Observed,
     PauseCause,
     Phase,
+    RolloutInput,
     RolloutSpec,
     RolloutState,
     Stage,
     Strategy,
 )
 from canaria_operator.rollout.transitions import (
-    ACTIVE_PHASES,
     Ctx,
     advance,
     enter_first_stage,
@@ -56,35 +57,40 @@ from canaria_operator.rollout.transitions import (
     timers,
 )
 
-__all__ = ["ACTIVE_PHASES", "analysis_due", "decide", "next_analysis_at"]
+__all__ = ["analysis_due", "decide", "next_analysis_at"]
 
-_ANALYSED_STAGES = frozenset({Stage.SHADOW, Stage.PREVIEW, Stage.STEPS})
 _MAX_PASSES = 8
 
 
 def decide(
-    observed: Observed, spec: RolloutSpec, analysis: list[CheckResult], now: datetime
+    inputs: RolloutInput, spec: RolloutSpec, analysis: list[CheckResult], now: datetime
 ) -> Decision:
-    """Next state and actions for one ModelDeployment (see the module docstring)."""
-    ctx = Ctx(state=observed.state, spec=spec, now=now)
-    if observed.action is not None:
-        _manual(ctx, observed, observed.action)
+    """Next state, Events and history for one ModelDeployment (see the module docstring)."""
+    ctx = Ctx(state=inputs.state, spec=spec, now=now)
+    if inputs.action is not None:
+        _manual(ctx, inputs, inputs.action)
     for _ in range(_MAX_PASSES):
-        before, n = ctx.state, len(ctx.actions)
-        _transition(ctx, observed, analysis)
-        if ctx.state == before and len(ctx.actions) == n:
+        before, recorded = ctx.state, ctx.progress()
+        _transition(ctx, inputs, analysis)
+        if ctx.state == before and ctx.progress() == recorded:
             break
     return Decision(
         state=ctx.state,
-        actions=tuple(ctx.actions),
+        events=tuple(ctx.events),
+        history=tuple(ctx.history),
+        action_consumed=ctx.action_consumed,
         requeue_after=_requeue_after(ctx.state, spec, now),
         analysis_due=analysis_due(ctx.state, spec, now),
     )
 
 
+def _judged(state: RolloutState, spec: RolloutSpec) -> bool:
+    return state.stage in ANALYSED_STAGES and state.stage in spec.judged_stages
+
+
 def next_analysis_at(state: RolloutState, spec: RolloutSpec) -> datetime | None:
     """When the next analysis round is due (None: no analysis in this state)."""
-    if state.phase not in ACTIVE_PHASES or state.stage not in _ANALYSED_STAGES:
+    if state.phase not in ACTIVE_PHASES or not _judged(state, spec):
         return None
     anchors = [t for t in (state.step_started_at, state.last_analysis_at) if t is not None]
     if not anchors:
@@ -101,8 +107,8 @@ def analysis_due(state: RolloutState, spec: RolloutSpec, now: datetime) -> bool:
 # --- transitions -----------------------------------------------------------------------------
 
 
-def _transition(ctx: Ctx, observed: Observed, analysis: list[CheckResult]) -> None:
-    s, target = ctx.state, observed.target_version
+def _transition(ctx: Ctx, inputs: RolloutInput, analysis: list[CheckResult]) -> None:
+    s, target = ctx.state, inputs.target_version
     if s.stable_version is None:
         ctx.set(stable_version=target, reason=R.IDLE, message=f"serving {target}")
     elif ctx.spec.strategy is Strategy.IMMEDIATE and target != s.stable_version:
@@ -117,13 +123,13 @@ def _transition(ctx: Ctx, observed: Observed, analysis: list[CheckResult]) -> No
             supersede(ctx, target)
         start(ctx, target, R.ROLLOUT_STARTED)
     elif s.phase in ACTIVE_PHASES:
-        _progress(ctx, observed, analysis)
+        _progress(ctx, inputs, analysis)
     timers(ctx)
 
 
-def _progress(ctx: Ctx, observed: Observed, analysis: list[CheckResult]) -> None:
+def _progress(ctx: Ctx, inputs: RolloutInput, analysis: list[CheckResult]) -> None:
     s, spec, now = ctx.state, ctx.spec, ctx.now
-    pods = observed.canary
+    pods = inputs.canary
     need = pods.desired if pods is not None and spec.strategy is Strategy.BLUE_GREEN else 1
     ready = pods is not None and pods.ready >= max(1, need)
     if not ready:
@@ -167,19 +173,32 @@ def _consume_round(ctx: Ctx, analysis: list[CheckResult]) -> bool:
     verdict = round_verdict(results)
     ctx.set(last_analysis_at=at)
     summary = _summary(results)
+
+    def say(reason: str, message: str) -> None:
+        """Rounds keep running while paused; the pause's reason stays what status says."""
+        if ctx.state.phase is Phase.PROGRESSING:
+            ctx.set(reason=reason, message=message)
+
     if verdict is Verdict.SUCCESSFUL:
-        ctx.set(successes=s.successes + 1, consecutive_failures=0, consecutive_errors=0)
         ctx.set(
-            reason=R.WAITING_FOR_ANALYSIS,
-            message=(
-                f"{ctx.state.successes} successful checks "
-                f"({spec.successful_checks_per_step} needed) "
-                f"at {_where(ctx.state, spec)}"
-            ),
+            successes=s.successes + 1,
+            consecutive_failures=0,
+            consecutive_errors=0,
+            consecutive_inconclusive=0,
+        )
+        say(
+            R.WAITING_FOR_ANALYSIS,
+            f"{ctx.state.successes} successful checks "
+            f"({spec.successful_checks_per_step} needed) at {_where(ctx.state, spec)}",
         )
     elif verdict is Verdict.FAILED:
         fails = s.consecutive_failures + 1
-        ctx.set(successes=0, consecutive_failures=fails, consecutive_errors=0)
+        ctx.set(
+            successes=0,
+            consecutive_failures=fails,
+            consecutive_errors=0,
+            consecutive_inconclusive=0,
+        )
         if fails >= spec.failure_threshold:
             rollback(ctx, R.ANALYSIS_FAILED, f"{fails} consecutive failed checks: {summary}")
             return True
@@ -199,13 +218,21 @@ def _consume_round(ctx: Ctx, analysis: list[CheckResult]) -> bool:
                 f"paused after {errors} rounds with errors: {summary}",
             )
             return True
-        ctx.set(reason=R.ANALYSIS_ERRORING, message=f"analysis error: {summary}")
+        say(R.ANALYSIS_ERRORING, f"analysis error: {summary}")
     else:
-        ctx.set(
-            consecutive_errors=0,
-            reason=R.WAITING_FOR_ANALYSIS,
-            message=f"inconclusive (not counted): {summary}",
-        )
+        undecided = s.consecutive_inconclusive + 1
+        ctx.set(consecutive_errors=0, consecutive_inconclusive=undecided)
+        limit = spec.max_inconclusive_rounds
+        if undecided >= limit and s.phase is Phase.PROGRESSING:
+            ctx.set(phase=Phase.PAUSED, paused_by=PauseCause.INCONCLUSIVE)
+            ctx.event(
+                "Warning",
+                R.ANALYSIS_INCONCLUSIVE,
+                f"paused after {undecided} inconclusive rounds (maxInconclusiveRounds "
+                f"{limit}): {summary}; `canaria resume` to keep waiting, or promote/abort",
+            )
+            return True
+        say(R.WAITING_FOR_ANALYSIS, f"inconclusive {undecided}/{limit} (not counted): {summary}")
     return False
 
 
@@ -216,7 +243,10 @@ def _maybe_advance(ctx: Ctx) -> None:
         s = ctx.state
     if s.stage is Stage.STEPS:
         ctx.traffic(spec.steps[s.step_index].weight, 0)  # re-apply if spec's weights changed
-    if s.successes < spec.successful_checks_per_step:
+    if not _judged(s, spec):
+        if not _soaked(ctx):
+            return
+    elif s.successes < spec.successful_checks_per_step:
         return
     if s.stage is Stage.STEPS:
         step = spec.steps[s.step_index]
@@ -243,19 +273,31 @@ def _maybe_advance(ctx: Ctx) -> None:
     advance(ctx)
 
 
+def _soaked(ctx: Ctx) -> bool:
+    """A stage without checks: passed after one analysis interval (a step's pause, checked
+    next, may hold it longer); until then status says it is not judged."""
+    s, spec, now = ctx.state, ctx.spec, ctx.now
+    until = (s.step_started_at or now) + spec.analysis_interval
+    if now >= until:
+        return True
+    if s.reason != R.NOT_JUDGED:
+        ctx.set(
+            reason=R.NOT_JUDGED,
+            message=f"no checks measure {_where(s, spec)} (spec.rollout.analysis): it passes "
+            f"on time alone at {until.isoformat()}",
+        )
+    return False
+
+
 # --- manual actions --------------------------------------------------------------------------
 
 
-def _manual(ctx: Ctx, observed: Observed, action: ManualAction) -> None:
-    ctx.actions.append(ClearActionAnnotation(action=action.value))
+def _manual(ctx: Ctx, inputs: RolloutInput, action: ManualAction) -> None:
+    ctx.action_consumed = True
     s = ctx.state
-    why = _manual_refusal(s, observed, action)
+    why = _manual_refusal(s, inputs, action)
     if why is not None:
-        ctx.actions.append(
-            EmitEvent(
-                type="Warning", reason=R.ACTION_IGNORED, message=f"{action.value} ignored: {why}"
-            )
-        )
+        ctx.note("Warning", R.ACTION_IGNORED, f"{action.value} ignored: {why}")
         return
     if action is ManualAction.PROMOTE:
         promote(ctx, R.MANUAL_PROMOTION, f"{s.canary_version} promoted by user")
@@ -268,7 +310,12 @@ def _manual(ctx: Ctx, observed: Observed, action: ManualAction) -> None:
         ctx.event("Normal", R.MANUAL_PAUSE, "paused by user")
     elif action is ManualAction.RESUME:
         cause = s.paused_by
-        ctx.set(phase=Phase.PROGRESSING, paused_by=None, consecutive_errors=0)
+        ctx.set(
+            phase=Phase.PROGRESSING,
+            paused_by=None,
+            consecutive_errors=0,
+            consecutive_inconclusive=0,
+        )
         ctx.event("Normal", R.RESUMED, "resumed by user")
         if cause is PauseCause.STEP:
             advance(ctx)
@@ -277,12 +324,12 @@ def _manual(ctx: Ctx, observed: Observed, action: ManualAction) -> None:
         start(ctx, s.canary_version, R.RETRYING)
 
 
-def _manual_refusal(s: RolloutState, observed: Observed, action: ManualAction) -> str | None:
+def _manual_refusal(s: RolloutState, inputs: RolloutInput, action: ManualAction) -> str | None:
     active = s.phase in ACTIVE_PHASES
     if action is ManualAction.PROMOTE:
         if not active:
             return f"no rollout in progress (phase {s.phase})"
-        pods = observed.canary
+        pods = inputs.canary
         if pods is None or pods.ready < 1:
             return "the canary has no Ready pods"
     elif action is ManualAction.ABORT:
@@ -294,7 +341,7 @@ def _manual_refusal(s: RolloutState, observed: Observed, action: ManualAction) -
     elif action is ManualAction.RESUME:
         if s.phase is not Phase.PAUSED:
             return f"not paused (phase {s.phase})"
-    elif s.phase is not Phase.ROLLED_BACK or s.canary_version != observed.target_version:
+    elif s.phase is not Phase.ROLLED_BACK or s.canary_version != inputs.target_version:
         return f"only a rolled-back rollout of the current spec can be retried (phase {s.phase})"
     return None
 
@@ -321,6 +368,9 @@ def _requeue_after(state: RolloutState, spec: RolloutSpec, now: datetime) -> tim
     ]
     if state.phase in ACTIVE_PHASES and state.canary_unready_since is not None:
         times.append(state.canary_unready_since + spec.progress_deadline)
+    unjudged = state.stage in ANALYSED_STAGES and not _judged(state, spec)
+    if state.phase is Phase.PROGRESSING and unjudged and state.step_started_at is not None:
+        times.append(state.step_started_at + spec.analysis_interval)
     if (
         state.phase is Phase.PROGRESSING
         and state.stage is Stage.STEPS

@@ -17,11 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "ACTIVE_PHASES",
+    "ANALYSED_STAGES",
+    "DEFAULT_MAX_INCONCLUSIVE_ROUNDS",
     "CanaryPods",
+    "EventType",
     "ManualAction",
-    "Observed",
     "PauseCause",
     "Phase",
+    "RolloutInput",
     "RolloutSpec",
     "RolloutState",
     "Stage",
@@ -58,10 +62,17 @@ class Stage(StrEnum):
     STEPS = "Steps"  # canary weight = steps[step_index].weight
 
 
+ACTIVE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED})
+# Stages in which the canary can be measured (if it receives traffic and checks are set).
+ANALYSED_STAGES = frozenset({Stage.SHADOW, Stage.PREVIEW, Stage.STEPS})
+DEFAULT_MAX_INCONCLUSIVE_ROUNDS = 20
+
+
 class PauseCause(StrEnum):
     USER = "User"
     STEP = "Step"  # a step with pause_until_resumed
     ANALYSIS_ERROR = "AnalysisError"  # repeated Error verdicts: a human must look
+    INCONCLUSIVE = "Inconclusive"  # maxInconclusiveRounds rounds without a verdict
 
 
 class ManualAction(StrEnum):
@@ -104,8 +115,16 @@ class RolloutSpec(_Frozen):
     progress_deadline: timedelta = timedelta(minutes=10)
     # How long the old stable (after promotion) or the canary (after rollback) stays warm.
     scale_down_delay: timedelta = timedelta(minutes=5)
-    # Percent of stable traffic mirrored to the canary (Shadow and BlueGreen preview).
+    # Percent of stable traffic mirrored to the canary (Shadow and BlueGreen preview); 0 when
+    # the traffic mode cannot mirror.
     mirror_percent: int = Field(default=100, ge=0, le=100)
+    # Consecutive Inconclusive rounds (no verdict: too little traffic, no data, Prometheus
+    # unreachable) that pause the rollout: missing data is no evidence either way.
+    max_inconclusive_rounds: int = Field(default=DEFAULT_MAX_INCONCLUSIVE_ROUNDS, ge=1)
+    # Stages that have checks to run (the operator knows which checks measure what the
+    # canary receives in each stage). A stage without checks is passed on time alone: its
+    # step pause, or one analysis interval, once the canary is Ready; status says so.
+    judged_stages: frozenset[Stage] = ANALYSED_STAGES
 
     @model_validator(mode="after")
     def _check_steps(self) -> RolloutSpec:
@@ -148,6 +167,7 @@ class RolloutState(_Frozen):
     successes: int = 0  # successful rounds at the current step/stage
     consecutive_failures: int = 0
     consecutive_errors: int = 0
+    consecutive_inconclusive: int = 0
     last_analysis_at: datetime | None = None
     paused_by: PauseCause | None = None
     canary_scale_down_at: datetime | None = None
@@ -156,8 +176,8 @@ class RolloutState(_Frozen):
     message: str = "no rollout yet"
 
 
-class Observed(_Frozen):
-    """The world as the operator saw it at this reconcile."""
+class RolloutInput(_Frozen):
+    """What the state machine is told about the world at this reconcile."""
 
     # The version spec.model asks for (the operator may use a digest of uri+sha256+version).
     target_version: str

@@ -14,11 +14,13 @@ __all__ = [
     "ACTION_IGNORED",
     "ANALYSIS_ERRORING",
     "ANALYSIS_FAILED",
+    "ANALYSIS_INCONCLUSIVE",
     "CANARY_NOT_READY",
     "CANARY_SCALED_DOWN",
     "IDLE",
     "MANUAL_PAUSE",
     "MANUAL_PROMOTION",
+    "NOT_JUDGED",
     "PREVIOUS_SCALED_DOWN",
     "PROGRESS_DEADLINE_EXCEEDED",
     "PROMOTED",
@@ -50,6 +52,8 @@ MANUAL_PROMOTION: Final = "PromotedByUser"
 REPLACED: Final = "ReplacedImmediately"
 ANALYSIS_FAILED: Final = "AnalysisFailed"
 ANALYSIS_ERRORING: Final = "AnalysisErroring"
+ANALYSIS_INCONCLUSIVE: Final = "AnalysisInconclusive"
+NOT_JUDGED: Final = "NotJudged"
 PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
 CANARY_NOT_READY: Final = "CanaryNotReady"
 ABORTED: Final = "AbortedByUser"

@@ -1,7 +1,7 @@
 """State-changing steps of the rollout state machine (pure; used by ``machine.decide``).
 
-Each function takes the decision context, records the actions the operator must apply and
-updates the state accordingly, so that state and actions never disagree.
+Each function takes the decision context and changes the state; it records the Events and
+history entries of the transition beside it (the state itself says what runs where).
 """
 
 from __future__ import annotations
@@ -11,18 +11,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from canaria_operator.rollout import reasons as R
-from canaria_operator.rollout.actions import (
-    Action,
-    CreateCanary,
-    EmitEvent,
-    PromoteCanary,
-    RecordHistory,
-    ReplaceStable,
-    RestorePrevious,
-    ScaleDown,
-    SetTraffic,
-)
+from canaria_operator.rollout.decision import Event, HistoryRecord, HistoryResult
 from canaria_operator.rollout.model import (
+    ACTIVE_PHASES,
+    EventType,
     Phase,
     RolloutSpec,
     RolloutState,
@@ -46,35 +38,37 @@ __all__ = [
     "timers",
 ]
 
-ACTIVE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED})
 
-
-@dataclass
 @dataclass
 class Ctx:
     state: RolloutState
     spec: RolloutSpec
     now: datetime
-    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    history: list[HistoryRecord] = field(default_factory=list)
+    action_consumed: bool = False
 
     def set(self, **changes: Any) -> None:
         self.state = self.state.model_copy(update=changes)
 
-    def event(self, kind: Literal["Normal", "Warning"], reason: str, message: str) -> None:
-        self.actions.append(EmitEvent(type=kind, reason=reason, message=message))
+    def note(self, kind: EventType, reason: str, message: str) -> None:
+        """An Event that does not change the rollout's reason (e.g. a refused action)."""
+        self.events.append(Event(type=kind, reason=reason, message=message))
+
+    def event(self, kind: EventType, reason: str, message: str) -> None:
+        self.note(kind, reason, message)
         self.set(reason=reason, message=message)
 
     def traffic(self, weight: int, mirror: int) -> None:
-        if (self.state.canary_weight, self.state.mirror_percent) != (weight, mirror):
-            self.actions.append(SetTraffic(canary_weight=weight, mirror_percent=mirror))
-            self.set(canary_weight=weight, mirror_percent=mirror)
+        self.set(canary_weight=weight, mirror_percent=mirror)
+
+    def progress(self) -> tuple[int, int, int]:
+        """How much has been recorded so far (the fixpoint loop stops when nothing moves)."""
+        return len(self.events), len(self.history), int(self.action_consumed)
 
 
 def start(ctx: Ctx, version: str, reason: str) -> None:
     spec, now = ctx.spec, ctx.now
-    ctx.actions.append(
-        CreateCanary(version=version, full_size=spec.strategy is Strategy.BLUE_GREEN)
-    )
     ctx.traffic(0, 0)
     ctx.set(
         phase=Phase.PROGRESSING,
@@ -87,6 +81,7 @@ def start(ctx: Ctx, version: str, reason: str) -> None:
         successes=0,
         consecutive_failures=0,
         consecutive_errors=0,
+        consecutive_inconclusive=0,
         paused_by=None,
         canary_scale_down_at=None,
     )
@@ -142,11 +137,10 @@ def advance(ctx: Ctx) -> None:
 def promote(ctx: Ctx, reason: str, message: str) -> None:
     s, now = ctx.state, ctx.now
     assert s.canary_version is not None
-    if s.previous_version is not None:
-        ctx.actions.append(ScaleDown(track="previous", version=s.previous_version))
-    ctx.actions.append(PromoteCanary(version=s.canary_version, previous_version=s.stable_version))
     history(ctx, s.canary_version, "Promoted", reason)
-    ctx.set(canary_weight=0, mirror_percent=0)  # PromoteCanary implies it: stable has 100%
+    # The canary's Deployment becomes the stable as it is (roles swap, no pod is rolled); the
+    # old stable stays warm as "previous" (an older previous is dropped); stable has 100 %.
+    ctx.traffic(0, 0)
     ctx.set(
         phase=Phase.PROMOTED,
         stage=None,
@@ -179,12 +173,10 @@ def end_canary(
     ctx.event("Warning", reason, message)
 
 
-def history(
-    ctx: Ctx, version: str, result: Literal["Promoted", "RolledBack", "Superseded"], reason: str
-) -> None:
+def history(ctx: Ctx, version: str, result: HistoryResult, reason: str) -> None:
     """Record the end of the rollout that started at ``state.started_at``."""
-    ctx.actions.append(
-        RecordHistory(
+    ctx.history.append(
+        HistoryRecord(
             version=version,
             result=result,
             reason=reason,
@@ -207,9 +199,8 @@ def restore_previous(ctx: Ctx, reason: str, message: str) -> None:
     s = ctx.state
     assert s.previous_version is not None
     assert s.stable_version is not None
-    ctx.actions.append(
-        RestorePrevious(version=s.previous_version, demoted_version=s.stable_version)
-    )
+    # The warm previous stable takes the stable role back; the demoted version becomes a
+    # canary at weight 0 until the scale-down delay has passed.
     history(ctx, s.stable_version, "RolledBack", reason)
     ctx.set(
         phase=Phase.ROLLED_BACK,
@@ -226,12 +217,20 @@ def restore_previous(ctx: Ctx, reason: str, message: str) -> None:
 
 
 def replace_immediately(ctx: Ctx, target: str) -> None:
+    """Strategy Immediate: the stable track runs ``target`` from now on (a canary goes)."""
     s = ctx.state
     if s.phase in ACTIVE_PHASES and s.canary_version is not None:
         supersede(ctx, target)
-    if ctx.state.canary_version is not None:
-        ctx.actions.append(ScaleDown(track="canary", version=ctx.state.canary_version))
-    ctx.actions.append(ReplaceStable(version=target))
+    old = ctx.state.stable_version
+    ctx.history.append(
+        HistoryRecord(
+            version=target,
+            result="Replaced",
+            reason=f"{R.REPLACED}: {old} replaced by {target}",
+            started_at=ctx.now,
+            finished_at=ctx.now,
+        )
+    )
     ctx.set(
         phase=Phase.PROMOTED,
         stage=None,
@@ -252,12 +251,10 @@ def timers(ctx: Ctx) -> None:
         and s.phase not in ACTIVE_PHASES
         and s.canary_version is not None
     ):
-        ctx.actions.append(ScaleDown(track="canary", version=s.canary_version))
-        ctx.set(canary_scale_down_at=None)
+        ctx.set(canary_scale_down_at=None)  # the warm canary's pods go
     if (
         s.previous_scale_down_at is not None
         and now >= s.previous_scale_down_at
         and s.previous_version is not None
     ):
-        ctx.actions.append(ScaleDown(track="previous", version=s.previous_version))
-        ctx.set(previous_scale_down_at=None, previous_version=None)
+        ctx.set(previous_scale_down_at=None, previous_version=None)  # the old stable goes

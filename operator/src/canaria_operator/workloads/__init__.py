@@ -11,6 +11,7 @@ from canaria_operator.workloads.names import (
     version_slug,
 )
 from canaria_operator.workloads.objects import (
+    Scale,
     VersionObjects,
     build_version,
     model_service,
@@ -19,20 +20,21 @@ from canaria_operator.workloads.objects import (
     track_service,
 )
 from canaria_operator.workloads.pod import MODEL_FILE, pod_template
-from canaria_operator.workloads.router import build_router
+from canaria_operator.workloads.router_objects import router_objects
 
 __all__ = [
     "ANNOTATION_SPEC_HASH",
     "MODEL_FILE",
     "Artifact",
+    "Scale",
     "VersionObjects",
-    "build_router",
     "build_version",
     "deployment_name",
     "model_service",
     "owner_reference",
     "pod_template",
     "router_name",
+    "router_objects",
     "selector_labels",
     "service_name",
     "spec_hash",

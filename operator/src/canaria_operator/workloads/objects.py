@@ -28,6 +28,7 @@ from canaria_operator.workloads.pod import pod_template
 from canaria_serving import contract
 
 __all__ = [
+    "Scale",
     "VersionObjects",
     "build_version",
     "meta",
@@ -88,8 +89,37 @@ def _meta(md: ModelDeployment, name: str, labels: dict[str, str]) -> Json:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """Pods of one version: a fixed count (``low == high``, no autoscaler) or the bounds of its
+    HorizontalPodAutoscaler (``autoscaled``; at least one pod)."""
+
+    low: int
+    high: int
+    autoscaled: bool = False
+
+    @classmethod
+    def fixed(cls, replicas: int) -> Scale:
+        return cls(replicas, replicas)
+
+    @classmethod
+    def auto(cls, low: int, high: int) -> Scale:
+        """Autoscaler bounds; no pods at all is a fixed 0 (an HPA cannot scale to zero)."""
+        if high <= 0:
+            return cls.fixed(0)
+        return cls(max(low, 1), max(high, low, 1), autoscaled=True)
+
+    @classmethod
+    def of(cls, md: ModelDeployment) -> Scale:
+        """What spec.serving asks for, per version."""
+        scaling = md.spec.serving.autoscaling
+        if scaling is not None:
+            return cls.auto(scaling.min_replicas, scaling.max_replicas)
+        return cls.fixed(md.spec.serving.fixed_replicas)
+
+
+@dataclass(frozen=True)
 class VersionObjects:
-    """What one model version consists of; ``hpa`` only when spec.serving.autoscaling is set."""
+    """What one model version consists of; ``hpa`` only when its scale is autoscaled."""
 
     deployment: Json
     hpa: Json | None
@@ -107,13 +137,14 @@ def build_version(
     image: str,
     pull_policy: str = "IfNotPresent",
     pod_annotations: dict[str, str] | None = None,
-    replicas: int | None = None,
+    scale: Scale | None = None,
 ) -> VersionObjects:
     """The Deployment (and HPA) of one version. ``born`` is the role the version was created
     for (it goes into the pod template and never changes, so a promotion rolls no pod);
-    ``role`` is the role it holds now (a label on the Deployment only). ``replicas``
-    overrides the spec's count (the rollout engine sizes a canary; ignored when autoscaled)."""
+    ``role`` is the role it holds now (a label on the Deployment only). ``scale``: its pods
+    (default: what spec.serving asks for; the traffic mode Replicas sizes them by weight)."""
     serving = md.spec.serving
+    scale = scale or Scale.of(md)
     name = deployment_name(md.name, artifact.version)
     template = pod_template(
         model_name=md.model_name,
@@ -135,8 +166,8 @@ def build_version(
         "revisionHistoryLimit": 3,
         "progressDeadlineSeconds": 600,
     }
-    if serving.autoscaling is None:
-        deploy_spec["replicas"] = serving.fixed_replicas if replicas is None else replicas
+    if not scale.autoscaled:
+        deploy_spec["replicas"] = scale.low
     labels = track_labels(md.name, role, artifact.version)
     metadata = _meta(md, name, labels)
     raw = json.dumps([template, deploy_spec.get("replicas")], sort_keys=True, separators=(",", ":"))
@@ -146,7 +177,7 @@ def build_version(
     deployment = _stamp(
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": deploy_spec}
     )
-    return VersionObjects(deployment, _hpa(md, name, labels))
+    return VersionObjects(deployment, _hpa(md, name, labels, scale))
 
 
 def _service(md: ModelDeployment, name: str, labels: Json, selector: Json, headless: bool) -> Json:
@@ -186,9 +217,9 @@ def model_service(md: ModelDeployment, selector: Json, *, headless: bool) -> Jso
     return _service(md, md.name, labels, selector, headless)
 
 
-def _hpa(md: ModelDeployment, name: str, labels: dict[str, str]) -> Json | None:
+def _hpa(md: ModelDeployment, name: str, labels: dict[str, str], scale: Scale) -> Json | None:
     scaling = md.spec.serving.autoscaling
-    if scaling is None:
+    if scaling is None or not scale.autoscaled:
         return None
     return _stamp(
         {
@@ -197,8 +228,8 @@ def _hpa(md: ModelDeployment, name: str, labels: dict[str, str]) -> Json | None:
             "metadata": _meta(md, name, labels),
             "spec": {
                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                "minReplicas": scaling.min_replicas,
-                "maxReplicas": scaling.max_replicas,
+                "minReplicas": scale.low,
+                "maxReplicas": scale.high,
                 "metrics": [
                     {
                         "type": "Resource",

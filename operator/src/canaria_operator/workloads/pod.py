@@ -2,8 +2,10 @@
 
 * init container ``fetch``: ``canaria fetch <uri> --dest /models/model.onnx [--sha256 ..]``
   into an emptyDir, with the credentials Secret as environment (``envFrom``). ``pvc://``
-  models skip it (the claim is mounted read-only instead), and so does a ``file://`` model
-  without sha256 (a path inside the image, served where it is).
+  models are not copied (the claim is mounted read-only and served in place): with a sha256
+  an init container ``verify`` runs ``canaria fetch --verify-only`` on the mounted file, so a
+  wrong file never serves (the check is made when the pod starts). A ``file://`` model
+  without sha256 (a path inside the image) is served where it is.
 * container ``serve``: ``canaria serve`` configured by ``CANARIA_*`` env (contract names),
   startup/readiness probes on /readyz, liveness on /healthz, Prometheus scrape annotations.
 * non-root, read-only root filesystem, all capabilities dropped, seccomp RuntimeDefault.
@@ -17,7 +19,15 @@ from canaria_operator.api.spec import Serving
 from canaria_operator.workloads.artifact import Artifact
 from canaria_serving import contract
 
-__all__ = ["MODEL_DIR", "MODEL_FILE", "PAYLOAD_LOG_FILE", "RUN_AS", "pod_template"]
+__all__ = [
+    "MODEL_DIR",
+    "MODEL_FILE",
+    "PAYLOAD_LOG_FILE",
+    "RUN_AS",
+    "container_security",
+    "http_probe",
+    "pod_template",
+]
 
 Json = dict[str, Any]
 
@@ -34,7 +44,7 @@ FETCH_RESOURCES: Json = {
 }
 
 
-def _container_security() -> Json:
+def container_security() -> Json:
     return {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -58,7 +68,7 @@ def _env(name: str, value: object) -> Json:
     return {"name": name, "value": str(value)}
 
 
-def _http_probe(path: str, period: int, failures: int) -> Json:
+def http_probe(path: str, period: int, failures: int) -> Json:
     return {
         "httpGet": {"path": path, "port": "http"},
         "periodSeconds": period,
@@ -73,6 +83,24 @@ def _needs_fetch(artifact: Artifact) -> bool:
     if artifact.kind == "file":
         return artifact.sha256 is not None
     return artifact.kind != "pvc"
+
+
+def _verify_container(
+    artifact: Artifact, model_path: str, image: str, pull: str, mounts: list[Json]
+) -> Json:
+    """``pvc://`` with sha256: check the mounted file's digest in place before serving."""
+    assert artifact.sha256 is not None
+    return {
+        "name": "verify",
+        "image": image,
+        "imagePullPolicy": pull,
+        "command": ["canaria"],
+        "args": ["fetch", f"file://{model_path}", "--sha256", artifact.sha256, "--verify-only"],
+        "resources": FETCH_RESOURCES,
+        "securityContext": container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
+    }
 
 
 def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list[Json]]:
@@ -104,7 +132,7 @@ def _fetch_container(artifact: Artifact, image: str, pull: str, mounts: list[Jso
         "command": ["canaria"],
         "args": args,
         "resources": FETCH_RESOURCES,
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
     }
@@ -170,11 +198,11 @@ def pod_template(
         "args": ["serve"],
         "env": _serve_env(model_name, track, artifact, serving, model_path),
         "ports": [{"name": "http", "containerPort": contract.SERVING_PORT, "protocol": "TCP"}],
-        "startupProbe": _http_probe(contract.PATH_READY, 2, 150),
-        "readinessProbe": _http_probe(contract.PATH_READY, 5, 2),
-        "livenessProbe": _http_probe(contract.PATH_LIVE, 10, 3),
+        "startupProbe": http_probe(contract.PATH_READY, 2, 150),
+        "readinessProbe": http_probe(contract.PATH_READY, 5, 2),
+        "livenessProbe": http_probe(contract.PATH_LIVE, 10, 3),
         "resources": _resources(serving),
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": serve_mounts,
     }
@@ -187,6 +215,9 @@ def pod_template(
     }
     if _needs_fetch(artifact):
         spec["initContainers"] = [_fetch_container(artifact, image, pull_policy, init_mounts)]
+    elif artifact.kind == "pvc" and artifact.sha256:
+        verify = _verify_container(artifact, model_path, image, pull_policy, serve_mounts[:1])
+        spec["initContainers"] = [verify]
     return {
         "metadata": {
             "labels": dict(labels),

@@ -1,8 +1,8 @@
 """``canaria promote|abort|pause|resume|retry|status NAME``: manual rollout control.
 
-The only I/O in this package (the state machine itself is pure): the action commands set the
-annotation ``canaria.dev/action`` on the ModelDeployment (the operator consumes and removes
-it); ``status`` prints the steps, weights and last checks, and ``--watch`` refreshes it.
+The action commands set the annotation ``canaria.dev/action`` on the ModelDeployment (the
+operator consumes and removes it); ``status`` prints the steps, weights and last checks, and
+``--watch`` refreshes it. It lives outside the rollout package, which holds no I/O.
 Registration imports nothing heavy.
 """
 

@@ -1,5 +1,6 @@
-"""The router of a ModelDeployment (``canaria route``): ServiceAccount, Role, RoleBinding and
-Deployment, all named ``<md>-router`` (pure builders).
+"""Builders of the router's objects: ServiceAccount, Role, RoleBinding and Deployment, all named
+``<md>-router`` (pure). The router is the proxy process ``canaria route``
+(:mod:`canaria_operator.router`); only traffic mode Builtin deploys it.
 
 The router watches the model's pods and its ModelDeployment, so its Role grants exactly
 list/watch on those two resources in the namespace, nothing else.
@@ -12,9 +13,10 @@ from typing import Any
 from canaria_operator.api.model import GROUP, PLURAL, ModelDeployment
 from canaria_operator.workloads.names import router_labels, router_name
 from canaria_operator.workloads.objects import meta, stamp
+from canaria_operator.workloads.pod import container_security, http_probe
 from canaria_serving import contract
 
-__all__ = ["ROUTER_RULES", "build_router"]
+__all__ = ["ROUTER_RULES", "router_objects"]
 
 Json = dict[str, Any]
 
@@ -23,15 +25,6 @@ ROUTER_RULES: list[Json] = [
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["list", "watch"]},
 ]
 _RESOURCES: Json = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
-
-
-def _probe(path: str, period: int, failures: int) -> Json:
-    return {
-        "httpGet": {"path": path, "port": "http"},
-        "periodSeconds": period,
-        "timeoutSeconds": 2,
-        "failureThreshold": failures,
-    }
 
 
 def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
@@ -51,21 +44,15 @@ def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
             {"name": contract.ENV_PORT, "value": str(contract.ROUTER_PORT)},
         ],
         "ports": [{"name": "http", "containerPort": contract.ROUTER_PORT, "protocol": "TCP"}],
-        "readinessProbe": _probe(contract.PATH_READY, 2, 2),
-        "livenessProbe": _probe(contract.PATH_LIVE, 10, 3),
+        "readinessProbe": http_probe(contract.PATH_READY, 2, 2),
+        "livenessProbe": http_probe(contract.PATH_LIVE, 10, 3),
         "resources": _RESOURCES,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
 
 
-def build_router(
+def router_objects(
     md: ModelDeployment,
     *,
     image: str,
