@@ -229,6 +229,8 @@ NEEDED = [
     ("patch", "services"),
     ("delete", "services"),
     ("create", "horizontalpodautoscalers.autoscaling"),
+    ("create", "poddisruptionbudgets.policy"),
+    ("delete", "poddisruptionbudgets.policy"),
     ("list", "pods"),
     ("watch", "pods"),
     ("create", "events.events.k8s.io"),

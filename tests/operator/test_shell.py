@@ -99,9 +99,9 @@ def _status(kube: FakeKube) -> Json:
 async def test_writes_then_status_once_then_events_and_nothing_when_unchanged() -> None:
     kube, rec = await _reconciler()
     result = await rec.reconcile("ml", "iris")
-    assert (result.writes, result.status_written) == (7, True)
+    assert (result.writes, result.status_written) == (8, True)
     writes = kube.verbs("apply", "delete", "status", "patch", "create")
-    assert [w[:2] for w in writes[:7]] == [
+    assert [w[:2] for w in writes[:8]] == [
         ("apply", "deployments"),
         ("apply", "services"),
         ("apply", "services"),
@@ -109,10 +109,11 @@ async def test_writes_then_status_once_then_events_and_nothing_when_unchanged() 
         ("apply", "roles"),
         ("apply", "rolebindings"),
         ("apply", "deployments"),
+        ("apply", "poddisruptionbudgets"),  # two router replicas: one stays through evictions
     ]
-    assert writes[7] == ("status", "modeldeployments", "iris")
-    assert {w[0] for w in writes[8:]} == {"create"}  # Events last
-    assert result.events == len(writes[8:]) > 0
+    assert writes[8] == ("status", "modeldeployments", "iris")
+    assert {w[0] for w in writes[9:]} == {"create"}  # Events last
+    assert result.events == len(writes[9:]) > 0
     seen = await rec.reconcile("ml", "iris")  # sees its Deployment: "0/1 pods Ready"
     assert (seen.writes, seen.status_written) == (0, True)
     kube.calls.clear()
@@ -127,7 +128,7 @@ async def test_a_refused_write_is_degraded_in_the_one_status_write() -> None:
     forbidden = KubeError(403, "Forbidden", "roles is forbidden")
     kube.fail[("apply", "roles", "iris-router")] = forbidden
     result = await rec.reconcile("ml", "iris")
-    assert result.writes == 6
+    assert result.writes == 7  # all but the refused Role
     assert kube.verbs("status") == [("status", "modeldeployments", "iris")]
     status = _status(kube)
     assert status["phase"] == "Degraded"

@@ -303,14 +303,15 @@ def test_deployment_names_are_dns_labels_and_distinct(version: str, md: str) -> 
 
 def test_router_objects_grant_only_what_the_router_reads() -> None:
     md = make_md({**_SPEC_V1, "rollout": {"traffic": {"stickyHeader": "x-user"}}})
-    account, role, binding, dep = router_objects(md, image=IMAGE, replicas=2)
-    assert [o["kind"] for o in (account, role, binding, dep)] == [
+    account, role, binding, dep, budget = router_objects(md, image=IMAGE, replicas=2)
+    assert [o["kind"] for o in (account, role, binding, dep, budget)] == [
         "ServiceAccount",
         "Role",
         "RoleBinding",
         "Deployment",
+        "PodDisruptionBudget",
     ]
-    assert {o["metadata"]["name"] for o in (account, role, binding, dep)} == {"iris-router"}
+    assert {o["metadata"]["name"] for o in (account, role, binding, dep, budget)} == {"iris-router"}
     verbs = {v for rule in role["rules"] for v in rule["verbs"]}
     assert verbs == {"list", "watch"}
     assert {r for rule in role["rules"] for r in rule["resources"]} == {
@@ -323,6 +324,14 @@ def test_router_objects_grant_only_what_the_router_reads() -> None:
     assert args[:4] == ["route", "--kubernetes", "--model", "iris"]
     assert args[args.index("--sticky-header") + 1] == "x-user"
     assert dep["spec"]["replicas"] == 2
+    # two replicas: evictions keep one, and each drains after a preStop pause
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+    container = pod["spec"]["containers"][0]
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+    assert pod["spec"]["terminationGracePeriodSeconds"] > 15
+    # one replica: no budget (it would block every eviction)
+    assert [o["kind"] for o in router_objects(md, image=IMAGE, replicas=1)][-1] == "Deployment"
 
 
 _SPEC_V1 = {"model": {"uri": "https://models.local/iris.onnx", "version": "v1", "sha256": SHA}}

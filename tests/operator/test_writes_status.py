@@ -183,6 +183,22 @@ def test_crashloop_and_recovered_pods() -> None:
     assert health.ready == 1
 
 
+def test_a_container_over_its_memory_limit_is_reported_as_oomkilled() -> None:
+    oom = {
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}},
+        "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+    }
+    pod = _pod(main=oom)
+    pod["spec"] = {"containers": [{"name": "serve", "resources": {"limits": {"memory": "48Mi"}}}]}
+    _, problem = track_health(None, [pod])
+    assert problem is not None
+    assert problem.reason == "OOMKilled"
+    assert problem.message == (
+        "pod iris-stable-abc: container serve was OOMKilled: it needs more than its memory "
+        "limit 48Mi (spec.serving.resources.limits.memory)"
+    )
+
+
 def test_merge_patch_removes_and_changes() -> None:
     old = {
         "phase": "Progressing",

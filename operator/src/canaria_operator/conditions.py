@@ -21,6 +21,7 @@ __all__ = [
     "R_AS_EXPECTED",
     "R_CANARY_NOT_READY",
     "R_CONTAINER_FAILING",
+    "R_OOM_KILLED",
     "R_INVALID_SPEC",
     "R_MODEL_FETCH_FAILED",
     "R_NO_ROLLOUT",
@@ -56,6 +57,7 @@ R_AS_EXPECTED: Final = "AsExpected"
 R_SECRET_NOT_FOUND: Final = "SecretNotFound"
 R_MODEL_FETCH_FAILED: Final = "ModelFetchFailed"
 R_CONTAINER_FAILING: Final = "ContainerFailing"
+R_OOM_KILLED: Final = "OOMKilled"  # a container went over its memory limit
 R_CANARY_NOT_READY: Final = "CanaryNotReady"
 R_APPLY_FAILED: Final = "ApplyFailed"
 R_INVALID_SPEC: Final = "InvalidSpec"

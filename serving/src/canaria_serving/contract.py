@@ -116,6 +116,7 @@ M_ROUTER_DURATION: Final = "canaria_router_request_duration_seconds"
 M_SHADOW_COMPARISONS: Final = "canaria_shadow_comparisons"
 # gauge {model,track}: the weight the router applies now
 M_ROUTER_WEIGHT: Final = "canaria_router_weight"
+M_ROUTER_RESENT: Final = "canaria_router_resent"
 
 # Latency buckets (seconds): fine below 10 ms, where a tabular model lives.
 LATENCY_BUCKETS: Final = (

@@ -44,6 +44,7 @@ class Resource:
 MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
+PDBS = Resource("policy", "v1", "poddisruptionbudgets")
 SERVICES = Resource("", "v1", "services")
 PODS = Resource("", "v1", "pods")
 SECRETS = Resource("", "v1", "secrets")
@@ -57,6 +58,7 @@ _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
     ("v1", "Service"): SERVICES,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): HPAS,
+    ("policy/v1", "PodDisruptionBudget"): PDBS,
     ("v1", "ServiceAccount"): SERVICEACCOUNTS,
     ("rbac.authorization.k8s.io/v1", "Role"): ROLES,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLEBINDINGS,

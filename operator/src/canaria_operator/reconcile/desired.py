@@ -38,6 +38,7 @@ _ORDER = {
     "ServiceAccount": 3,
     "Role": 4,
     "RoleBinding": 5,
+    "PodDisruptionBudget": 7,  # after the router Deployment it covers
 }
 
 

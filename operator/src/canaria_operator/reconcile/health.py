@@ -2,6 +2,7 @@
 
 A problem is something that will not fix itself by waiting: a fetch init container that
 failed (unreachable URI, wrong sha256, bad credentials), a container in CrashLoopBackOff, a
+container the kernel killed over its memory limit (reason ``OOMKilled``, with the limit), a
 missing Secret or ConfigMap, an image that cannot be pulled.
 """
 
@@ -11,7 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from canaria_operator.conditions import R_CONTAINER_FAILING, R_MODEL_FETCH_FAILED, Problem
+from canaria_operator.conditions import (
+    R_CONTAINER_FAILING,
+    R_MODEL_FETCH_FAILED,
+    R_OOM_KILLED,
+    Problem,
+)
 from canaria_operator.rollout.model import CanaryPods
 
 __all__ = ["TrackHealth", "pod_problem", "track_health"]
@@ -67,6 +73,14 @@ def _describe(pod: str, container: str, status: Json) -> str | None:
     return None
 
 
+def _memory_limit(pod: Json, container: str) -> str:
+    for spec in (pod.get("spec") or {}).get("containers") or []:
+        if spec.get("name") == container:
+            limit = ((spec.get("resources") or {}).get("limits") or {}).get("memory")
+            return f"its memory limit {limit}" if limit else "the memory it could have"
+    return "its memory limit"
+
+
 def pod_problem(pod: Json) -> Problem | None:
     name = (pod.get("metadata") or {}).get("name", "?")
     status = pod.get("status") or {}
@@ -75,9 +89,18 @@ def pod_problem(pod: Json) -> Problem | None:
         if text is not None:
             return Problem(R_MODEL_FETCH_FAILED, text)
     for cs in status.get("containerStatuses") or []:
-        text = _describe(name, cs.get("name", "?"), cs)
-        if text is not None:
-            return Problem(R_CONTAINER_FAILING, text)
+        container = cs.get("name", "?")
+        text = _describe(name, container, cs)
+        if text is None:
+            continue
+        term = _terminated_failure(cs) or {}
+        if term.get("reason") == "OOMKilled":
+            return Problem(
+                R_OOM_KILLED,
+                f"pod {name}: container {container} was OOMKilled: it needs more than "
+                f"{_memory_limit(pod, container)} (spec.serving.resources.limits.memory)",
+            )
+        return Problem(R_CONTAINER_FAILING, text)
     return None
 
 

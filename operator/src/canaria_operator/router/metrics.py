@@ -43,6 +43,12 @@ class RouterMetrics:
             registry=self.registry,
         )
         self.weight = {t: weight.labels(model, t) for t in c.TRACKS}
+        self.resent = Counter(
+            c.M_ROUTER_RESENT,
+            "Requests sent once more to another backend: the first closed before answering.",
+            [c.L_MODEL],
+            registry=self.registry,
+        ).labels(model)
         self._children: dict[tuple[str, int], Any] = {}
 
     def request(self, track: str, code: int, seconds: float) -> None:

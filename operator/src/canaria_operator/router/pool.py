@@ -3,8 +3,9 @@
 ``BackendPool.send`` writes a request on an idle connection (or a new one) and calls
 ``done(response, None)`` or ``done(None, error)`` exactly once: ``ConnectFailed`` when no
 connection could be opened (the request was never sent: the caller may retry elsewhere),
-``BackendFailed`` for anything after the request was written (never retried: the body may
-have been accepted). The hot path creates no task and no future.
+``BackendFailed`` for anything after the request was written; its ``answered`` says whether
+any byte of an answer had arrived (a backend that died or closed a pooled connection before
+answering leaves ``answered`` false). The hot path creates no task and no future.
 
 Interim (1xx) responses are skipped: only the final response answers a request. The answer to
 a HEAD ends with its head (its Content-Length announces a body that is not sent); that
@@ -33,9 +34,10 @@ class ConnectFailed(Exception):
 class BackendFailed(Exception):
     """The backend broke off or timed out after the request was sent."""
 
-    def __init__(self, message: str, timeout: bool = False) -> None:
+    def __init__(self, message: str, timeout: bool = False, answered: bool = True) -> None:
         super().__init__(message)
         self.timeout = timeout
+        self.answered = answered  # False: the connection closed before any answer byte
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ class _Conn(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.answering = False  # a byte of the answer to the request in flight has arrived
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
 
@@ -66,9 +69,13 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._finish(None, BackendFailed(f"connection closed by backend ({exc!r})"))
+        when = "while answering" if self.answering else "before answering"
+        failed = BackendFailed(f"connection closed by backend {when} ({exc!r})")
+        failed.answered = self.answering
+        self._finish(None, failed)
 
     def data_received(self, data: bytes) -> None:
+        self.answering = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -103,7 +110,7 @@ class _Conn(asyncio.Protocol):
 
     def send(self, data: bytes, done: Done, timeout: float, head: bool = False) -> None:
         assert self.transport is not None
-        self.done, self.head = done, head
+        self.done, self.head, self.answering = done, head, False
         self.timer = asyncio.get_running_loop().call_later(timeout, self._expire, timeout)
         self.transport.write(data)
 

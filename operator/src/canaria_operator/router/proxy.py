@@ -4,8 +4,12 @@ Per request: take the current routing table snapshot (a weight change never affe
 in flight), pick the track (sticky header hash or a uniform draw), pick a backend round-robin
 and forward over pooled keep-alive connections. Only a failed *connection* is retried (on the
 next backend of the same track, then of the other track): the request was never sent, so
-nothing is ever sent twice. A share of stable traffic can be mirrored to the canary in the
-background; whether the predictions agree is counted in ``canaria_shadow_comparisons_total``.
+nothing is ever sent twice, with one exception: a request whose backend closed the connection
+before sending any byte of an answer (a pod killed or shutting down, a pooled connection the
+backend had just closed) is sent once more, to the next backend. Every endpoint of `canaria
+serve` is idempotent (an inference is a function of its input), so the repeat cannot do harm,
+and a dying pod costs clients nothing. A share of stable traffic can be mirrored to the canary
+in the background; whether the predictions agree is counted in ``canaria_shadow_comparisons_total``.
 """
 
 from __future__ import annotations
@@ -202,6 +206,7 @@ class _Forward:
         "headers",
         "i",
         "req",
+        "resent",
         "respond",
         "router",
         "started",
@@ -221,6 +226,7 @@ class _Forward:
         self.headers = req.headers  # end-to-end fields only (the front end dropped the rest)
         self.tried: list[str] = []
         self.i = 0
+        self.resent = False
 
     def start(self) -> None:
         if not self.candidates:
@@ -252,6 +258,14 @@ class _Forward:
     def done(self, resp: BackendResponse | None, error: Exception | None) -> None:
         used, backend = self.candidates[self.i]
         if isinstance(error, ConnectFailed):  # never sent: safe to try the next backend
+            self.tried.append(str(error))
+            self.i += 1
+            self.next()
+            return
+        unanswered = isinstance(error, BackendFailed) and not error.answered
+        if unanswered and not self.resent and self.i + 1 < len(self.candidates):
+            self.resent = True  # closed before answering: once more, elsewhere
+            self.router.metrics.resent.inc()
             self.tried.append(str(error))
             self.i += 1
             self.next()

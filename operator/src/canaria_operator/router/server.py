@@ -14,7 +14,7 @@ from canaria_operator.router.metrics import RouterMetrics
 from canaria_operator.router.proxy import Router
 from canaria_operator.router.sources import BackendSource, StaticSource
 from canaria_operator.router.table import Backend, RoutingTable
-from canaria_operator.router.wire import ServerProtocol
+from canaria_operator.router.wire import Connections, ServerProtocol
 
 __all__ = ["make_source", "run_router", "serve"]
 
@@ -69,12 +69,15 @@ async def run_router(
 ) -> None:
     """Serve until SIGTERM/SIGINT or cancellation (the source's watch runs alongside).
 
-    On a signal: stop accepting connections, let requests in flight finish (at most
-    ``drain_seconds``), then return.
+    On a signal (the pod's preStop sleep has let the Service's endpoints drop this replica by
+    then): stop accepting connections, answer each open connection's next request with
+    ``Connection: close``, let requests in flight finish, and return once every connection has
+    closed or ``drain_seconds`` are up.
     """
     loop = asyncio.get_running_loop()
+    connections = Connections()
     server = await loop.create_server(
-        lambda: ServerProtocol(router.handle, max_body), host, port, backlog=1024
+        lambda: ServerProtocol(router.handle, max_body, connections), host, port, backlog=1024
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,9 +88,16 @@ async def run_router(
         await asyncio.wait({source_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if source_task.done():
             source_task.result()  # a crashed source is fatal: raise its error
-        log.info("stopping: draining %d request(s) in flight", router.inflight)
+        log.info(
+            "stopping: %d connection(s) open, %d request(s) in flight",
+            len(connections.open),
+            router.inflight,
+        )
         server.close()
+        connections.drain()
+        started = loop.time()
         await router.drain(drain_seconds)
+        await connections.closed(max(0.0, drain_seconds - (loop.time() - started)))
     finally:
         stop_task.cancel()
         source_task.cancel()

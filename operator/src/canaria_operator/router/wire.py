@@ -10,11 +10,16 @@ connection is closed: nothing after it is parsed or forwarded. The same holds af
 that asked to close. Such closes are "lingering": the write side is shut first and whatever
 the client still sends is read and dropped for up to ``LINGER`` seconds, so the client reads
 the answer instead of a reset.
+
+Shutdown: ``Connections.drain()`` makes every open connection answer its next request with
+``Connection: close`` and close after it, so clients reconnect (to another replica) at a
+moment of their choosing rather than finding a connection closed under a request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -36,7 +41,7 @@ from canaria_operator.router.http11 import (
     read_head,
 )
 
-__all__ = ["LINGER", "Request", "Response", "ServerProtocol", "json_response"]
+__all__ = ["LINGER", "Connections", "Request", "Response", "ServerProtocol", "json_response"]
 
 log = logging.getLogger("canaria.router")
 
@@ -120,12 +125,48 @@ Respond = Callable[[Response], None]
 Handler = Callable[[Request, Respond], None]
 
 
+class Connections:
+    """The open client connections of one server, for a graceful shutdown."""
+
+    def __init__(self) -> None:
+        self.open: set[ServerProtocol] = set()
+        self.draining = False
+        self._none_left = asyncio.Event()
+
+    def add(self, proto: ServerProtocol) -> None:
+        self.open.add(proto)
+        self._none_left.clear()
+
+    def discard(self, proto: ServerProtocol) -> None:
+        self.open.discard(proto)
+        if not self.open:
+            self._none_left.set()
+
+    def drain(self) -> None:
+        """From now on every answer closes its connection (``Connection: close``)."""
+        self.draining = True
+        if not self.open:
+            self._none_left.set()
+
+    async def closed(self, seconds: float) -> None:
+        """Wait for the connections to close after their next answer; close the rest (idle
+        clients that sent nothing meanwhile) after ``seconds``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none_left.wait(), seconds)
+        for proto in list(self.open):
+            if proto.transport is not None:
+                proto.transport.close()
+
+
 class ServerProtocol(asyncio.Protocol):
     """One client connection. Requests are handed to ``handler`` with a ``respond`` callback
     (no task or future per request); pipelined requests are answered in order."""
 
-    def __init__(self, handler: Handler, max_body: int) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, connections: Connections | None = None
+    ) -> None:
         self.handler, self.max_body = handler, max_body
+        self.connections = connections
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self._queue: deque[Request | Refused] = deque()  # parsed, not yet handed on
@@ -149,9 +190,13 @@ class ServerProtocol(asyncio.Protocol):
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        if self.connections is not None:
+            self.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self.connections is not None:
+            self.connections.discard(self)
         self._queue.clear()
         if self._linger is not None:
             self._linger.cancel()
@@ -287,8 +332,10 @@ class ServerProtocol(asyncio.Protocol):
             transport = self.transport
             if transport is None:  # the client left meanwhile
                 return
-            transport.write(encode_response(resp, req.keep_alive, req.http10, req.method == "HEAD"))
-            if not req.keep_alive:
+            draining = self.connections is not None and self.connections.draining
+            keep_alive = req.keep_alive and not draining
+            transport.write(encode_response(resp, keep_alive, req.http10, req.method == "HEAD"))
+            if not keep_alive:
                 self._close()
                 return
             self._busy = False

@@ -27,6 +27,9 @@ ROUTER_RULES: list[Json] = [
 _RESOURCES: Json = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 
 
+PRESTOP_SECONDS = 5
+
+
 def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
     args = ["route", "--kubernetes", "--model", md.name, "--namespace", md.namespace]
     args += ["--log-format", "json"]
@@ -45,6 +48,9 @@ def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
         ],
         "ports": [{"name": "http", "containerPort": contract.ROUTER_PORT, "protocol": "TCP"}],
         "readinessProbe": http_probe(contract.PATH_READY, 2, 2),
+        # Before SIGTERM: time for the Service's endpoints (kube-proxy) to drop this replica,
+        # so no new connection reaches it while it drains.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "livenessProbe": http_probe(contract.PATH_LIVE, 10, 3),
         "resources": _RESOURCES,
         "securityContext": container_security(),
@@ -100,6 +106,7 @@ def router_objects(
                 "runAsGroup": contract.RUN_AS_UID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
+            # preStop sleep, then up to 10 s of draining (canaria route's default)
             "terminationGracePeriodSeconds": 40,
             "containers": [_container(md, md.spec.serving.image or image, pull_policy)],
         },
@@ -121,4 +128,14 @@ def router_objects(
             },
         }
     )
-    return [account, role, binding, deployment]
+    objects = [account, role, binding, deployment]
+    if replicas >= 2:
+        # voluntary evictions (node drains, cluster upgrades) leave one router serving
+        budget = {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta(md, name, labels),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": dict(labels)}},
+        }
+        objects.append(stamp(budget))
+    return objects
