@@ -59,8 +59,12 @@ def _live_spec(c: Combination, version: str, url: str, sha: str) -> dict[str, An
         serving["autoscaling"] = {"minReplicas": 2, "maxReplicas": 4}
     else:
         serving["replicas"] = 2
+    # seven models at once on one 2-core node: small CPU requests, or pods stay Pending
+    serving["resources"] = {"requests": {"cpu": "10m", "memory": "128Mi"}}
     rollout = s["rollout"]
     rollout["analysisInterval"] = INTERVAL
+    # a 10 % step at 20 requests/s gets ~16 canary requests per round
+    rollout["analysis"]["minRequests"] = 5
     rollout["progressDeadline"] = "90s"
     rollout["scaleDownDelay"] = "10s"
     for check in rollout["analysis"].get("custom") or []:
@@ -137,7 +141,7 @@ def live(
         for lane in lanes:
             svc = kubectl_json(dev_cluster, "get", "service", lane.name, "-n", ns)
             url = f"http://{svc['spec']['clusterIP']}:8080"
-            lane.load = LoadGenerator(url, iris_rows(), rate=10.0, workers=2).start()
+            lane.load = LoadGenerator(url, iris_rows(), rate=20.0, workers=2).start()
         watcher.start()
         yield fld
     finally:
