@@ -90,6 +90,13 @@ class ModelRuntime:
         self.symbols = shared_symbols(self.inputs)
         self.batchable = batch_dimension(self.inputs, self.outputs)
         self._ortvalue_io = any(s.dtype == BF16 for s in (*self.inputs, *self.outputs))
+        strings = [s.name for s in self.inputs if s.datatype == "BYTES"]
+        if self._ortvalue_io and strings:
+            raise ModelLoadError(
+                f"cannot serve this model: it takes BYTES input {strings[0]!r} and has BF16 "
+                "tensors; onnxruntime's Python API can pass bfloat16 only as OrtValues, which "
+                "cannot hold strings"
+            )
         self._ml_roles(card)
         self.single = self.inputs[0] if len(self.inputs) == 1 else None
         dims = self.single.dims if self.single is not None else None

@@ -24,6 +24,7 @@ __all__ = ["Limits", "check_symbols", "describe", "from_bytes", "to_tensor"]
 _NUMERIC_KINDS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b", "V": "fiu"}
 _WHAT = {"f": "numbers", "i": "integers", "u": "integers", "b": "booleans", "V": "numbers"}
 _LENGTH = struct.Struct("<I")
+_ALIGN = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,9 @@ def _convert(spec: TensorSpec, data: Any) -> np.ndarray:
             raise BadRequest(f"input {spec.name!r}: expected strings for BYTES, got {arr.dtype}")
         return arr.astype(object)
     want = spec.dtype.kind
+    if want in "iu" and kind in "fO" and arr.size:
+        arr = _big_integers(spec, data, arr)
+        kind = arr.dtype.kind
     if arr.size and kind not in _NUMERIC_KINDS.get(want, "fiu"):
         found = (
             "strings"
@@ -113,11 +117,19 @@ def _convert(spec: TensorSpec, data: Any) -> np.ndarray:
     return arr
 
 
+def _big_integers(spec: TensorSpec, data: list[Any], arr: np.ndarray) -> np.ndarray:
+    """Integers beyond int64 (UINT64) make numpy guess float or object: read them exactly."""
+    flat = np.asarray(data, dtype=object).reshape(-1)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in flat.tolist()):
+        return arr
+    info = np.iinfo(spec.dtype)
+    if min(flat) < info.min or max(flat) > info.max:
+        raise BadRequest(f"input {spec.name!r}: value out of range for {spec.datatype}")
+    return np.asarray(data, dtype=spec.dtype)
+
+
 def _all_finite(arr: np.ndarray) -> bool:
-    if arr.dtype.itemsize <= 4 and arr.dtype.kind == "f":
-        # one reduction instead of two: a float64 sum of float32 values cannot overflow, so it
-        # is finite exactly when every element is
-        return math.isfinite(float(arr.sum(dtype=np.float64)))
+    # np.isfinite(...).all() measured faster than a float64 sum (and raises no warnings)
     return bool(np.isfinite(arr).all())
 
 
@@ -191,6 +203,10 @@ def from_bytes(
             f"{list(dims)} of {spec.datatype} needs {expected}"
         )
     out = np.frombuffer(raw, dtype=dtype).reshape(dims)
+    if out.ctypes.data % _ALIGN:
+        # onnxruntime's vector kernels answer differently (in the last bits) for data that
+        # is not 16-byte aligned; where the body puts it depends on the JSON header's length
+        out = out.copy()
     if spec.dtype == BF16:
         out = out.astype(np.uint16, copy=False).view(BF16)
     elif spec.datatype == "BOOL" and out.size and np.frombuffer(raw, np.uint8).max() > 1:
@@ -213,4 +229,9 @@ def to_tensor(spec: TensorSpec, data: Any, shape: Any, datatype: Any, limits: Li
         raise BadRequest(
             f"input {spec.name!r}: nested data has shape {list(arr.shape)}, declared {list(dims)}"
         )
-    return _check_finite(spec, arr.reshape(dims).astype(spec.dtype, copy=False), limits)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > spec.dtype.itemsize:
+        with np.errstate(over="ignore"):  # too large for the datatype: inf, refused below
+            out = arr.reshape(dims).astype(spec.dtype)
+    else:
+        out = arr.reshape(dims).astype(spec.dtype, copy=False)
+    return _check_finite(spec, out, limits)
