@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import ml_dtypes
@@ -156,12 +158,22 @@ def test_a_model_that_cannot_be_served_is_refused_saying_why(tmp_path: Path) -> 
         [seq],
         [io("n", "INT64", [])],
     )
-    with pytest.raises(ModelLoadError) as err:
-        load_model(path)
-    assert str(err.value) == (
+    reason = (
         "cannot serve this model: input 'pieces' is seq(tensor(float)), a sequence: the V2 "
         "protocol carries tensors only"
     )
+    with pytest.raises(ModelLoadError) as err:
+        load_model(path)
+    assert str(err.value) == reason
+    proc = subprocess.run(
+        [sys.executable, "-m", "canaria_operator.cli", "serve", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert f"cannot serve {path}: {reason}" in proc.stderr
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])

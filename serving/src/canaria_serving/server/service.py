@@ -27,7 +27,7 @@ from canaria_serving.runtime.batcher import BatcherStalled
 from canaria_serving.runtime.schema import BF16
 from canaria_serving.server import codec
 from canaria_serving.server.errors import BadRequest, NotFound, NotReady, error_response_parts
-from canaria_serving.server.validation import Limits
+from canaria_serving.server.validation import Limits, silence_cast_overflow
 from canaria_serving.settings import ServeSettings
 
 __all__ = ["InferenceService"]
@@ -60,6 +60,7 @@ class InferenceService:
     # --- lifecycle -----------------------------------------------------------------------
     async def startup(self) -> None:
         s = self.settings
+        silence_cast_overflow()
         rt = await asyncio.to_thread(
             load_model,
             s.model_path,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,14 @@ import numpy as np
 from canaria_serving.runtime.schema import BF16, TensorSpec
 from canaria_serving.server.errors import BadRequest
 
-__all__ = ["Limits", "check_symbols", "describe", "from_bytes", "to_tensor"]
+__all__ = [
+    "Limits",
+    "check_symbols",
+    "describe",
+    "from_bytes",
+    "silence_cast_overflow",
+    "to_tensor",
+]
 
 _NUMERIC_KINDS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b", "V": "fiu"}
 _WHAT = {"f": "numbers", "i": "integers", "u": "integers", "b": "booleans", "V": "numbers"}
@@ -31,6 +39,12 @@ _ALIGN = 64
 class Limits:
     max_rows: int
     allow_non_finite: bool
+
+
+def silence_cast_overflow() -> None:
+    """Values too large for a datatype cast to inf, which the non-finite check then handles:
+    numpy's warning about it is noise (and an error where warnings are errors)."""
+    warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
 
 
 def describe(spec: TensorSpec) -> str:
@@ -229,9 +243,7 @@ def to_tensor(spec: TensorSpec, data: Any, shape: Any, datatype: Any, limits: Li
         raise BadRequest(
             f"input {spec.name!r}: nested data has shape {list(arr.shape)}, declared {list(dims)}"
         )
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > spec.dtype.itemsize:
-        with np.errstate(over="ignore"):  # too large for the datatype: inf, refused below
-            out = arr.reshape(dims).astype(spec.dtype)
-    else:
-        out = arr.reshape(dims).astype(spec.dtype, copy=False)
+    # a value too large for the datatype becomes inf (numpy's overflow warning is silenced
+    # where the server starts): refused below unless non-finite values are allowed
+    out = arr.reshape(dims).astype(spec.dtype, copy=False)
     return _check_finite(spec, out, limits)
