@@ -258,23 +258,39 @@ def encode_v2(
     """The V2 response. JSON has no NaN or infinity: a float output holding them is written
     with the literals ``NaN``, ``Infinity``, ``-Infinity`` (as Python's json and tritonclient
     read them); use the binary extension for strict JSON parsers."""
+    header = _encode_v2(runtime, request_id, names, outputs, binary, exact=False)
+    if b"null" in header:  # orjson writes NaN and infinity as null: look again, exactly
+        header = _encode_v2(runtime, request_id, names, outputs, binary, exact=True)
+    if binary:
+        data = b"".join(_raw(a) for n, a in zip(names, outputs, strict=True) if n in binary)
+        return BinaryResponse(header, data)
+    return header
+
+
+def _encode_v2(
+    runtime: ModelRuntime,
+    request_id: str | None,
+    names: list[str],
+    outputs: list[Any],
+    binary: frozenset[str],
+    *,
+    exact: bool,
+) -> bytes:
     tensors = []
-    chunks: list[bytes] = []
     plain = True
     for name, arr in zip(names, outputs, strict=True):
         spec = runtime.output_by_name[name]
         shape = [len(arr)] if spec.kind == SEQ_MAP else list(arr.shape)
         tensor: dict[str, Any] = {"name": name, "datatype": spec.datatype, "shape": shape}
         if name in binary:
-            chunks.append(_raw(arr))
-            tensor["parameters"] = {"binary_data_size": len(chunks[-1])}
+            tensor["parameters"] = {"binary_data_size": _raw_size(arr)}
         elif spec.kind == SEQ_MAP:
             tensor["data"] = [_json_map(m) for m in arr]
         else:
             data: Any = arr.reshape(-1)
             if data.dtype.kind in "OUS":
                 data = data.tolist()
-            elif not _finite(data):
+            elif exact and not _finite(data):
                 plain = False
                 data = (data.astype(np.float32) if data.dtype == BF16 else data).tolist()
             elif data.dtype == BF16:
@@ -288,10 +304,13 @@ def encode_v2(
     }
     if request_id is not None:
         response["id"] = request_id
-    header = encode_json(response) if plain else json.dumps(response, default=_default).encode()
-    if chunks:
-        return BinaryResponse(header, b"".join(chunks))
-    return header
+    return encode_json(response) if plain else json.dumps(response, default=_default).encode()
+
+
+def _raw_size(arr: Any) -> int:
+    if isinstance(arr, list) or arr.dtype.kind in "OUS":
+        return len(_raw(arr))
+    return int(arr.size) * (2 if arr.dtype == BF16 else arr.dtype.itemsize)
 
 
 def _record(record: Any, runtime: ModelRuntime, index: int | None) -> Any:

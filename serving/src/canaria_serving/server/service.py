@@ -34,7 +34,7 @@ __all__ = ["InferenceService"]
 
 log = logging.getLogger("canaria.serve")
 Outputs = list[Any]
-_INLINE_MAX_SECONDS = 0.001  # slower models run in a worker thread, never on the event loop
+_INLINE_MAX_SECONDS = 0.002  # slower models run in a worker thread, never on the event loop
 _DEFAULT_ROW_WIDTH = 16  # elements per "row" for the inline limit when the model has no features
 _WATCH_INTERVAL_S = 1.0
 
@@ -72,7 +72,7 @@ class InferenceService:
         warning = await asyncio.to_thread(rt.warm_up)
         if warning is not None:
             log.warning("model %s: %s", rt.name, warning)
-        # a model slower than ~1 ms per call never runs on the event loop
+        # a model slower than ~2 ms per call never runs on the event loop
         self._fast = rt.warm_seconds < _INLINE_MAX_SECONDS
         width = rt.n_features or _DEFAULT_ROW_WIDTH
         self._inline_elements = s.inline_rows * width if self._fast else -1
@@ -145,10 +145,15 @@ class InferenceService:
 
     async def _watch_loop(self) -> None:
         """Fails the requests of a batched call that overran the timeout (readiness false)."""
+        stalled = False
         while True:
             await asyncio.sleep(_WATCH_INTERVAL_S)
-            if self.batcher is not None and self.batcher.check_stalled():
+            now = self.batcher is not None and self.batcher.check_stalled()
+            if now and not stalled:
                 log.error("the model has not answered a batched call in time; not ready")
+            elif stalled and not now:
+                log.warning("the stalled model call returned; ready again")
+            stalled = now
 
     def update_drift(self) -> None:
         if self.drift is None or self.metrics is None:
