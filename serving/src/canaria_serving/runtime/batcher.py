@@ -56,7 +56,9 @@ class _Item:
         self.future = future
 
     def key(self) -> tuple[Any, ...]:
-        return tuple((n, a.shape[1:], a.dtype.str) for n, a in self.feeds.items())
+        """What must be equal to stack: every input's dims but the first (the dtypes are the
+        model's, validation saw to that)."""
+        return tuple([a.shape[1:] for a in self.feeds.values()])
 
     def fail(self, exc: BaseException) -> None:
         if not self.future.done():
@@ -221,6 +223,9 @@ class MicroBatcher:
 def _groups(items: list[_Item]) -> list[list[_Item]]:
     """Requests that can be stacked, in arrival order of their first member."""
     if len(items) == 1:
+        return [items]
+    first = items[0].key()
+    if all(item.key() == first for item in items):  # the usual case: one group
         return [items]
     groups: dict[tuple[Any, ...], list[_Item]] = {}
     for item in items:

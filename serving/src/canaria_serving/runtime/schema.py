@@ -75,14 +75,14 @@ class TensorSpec:
     dims: tuple[Dim, ...] | None  # None: the graph declares no shape (any rank)
     kind: str = "tensor"  # or SEQ_MAP
     shape: tuple[int, ...] = field(init=False)  # V2 metadata: -1 = variable
+    fixed: tuple[tuple[int, int], ...] = field(init=False)  # (axis, size) of the fixed dims
 
     def __post_init__(self) -> None:
-        shape = (
-            (-1,)
-            if self.dims is None
-            else tuple(d if isinstance(d, int) else -1 for d in self.dims)
-        )
+        dims = self.dims
+        shape = (-1,) if dims is None else tuple(d if isinstance(d, int) else -1 for d in dims)
         object.__setattr__(self, "shape", shape)
+        fixed = tuple((a, d) for a, d in enumerate(dims or ()) if isinstance(d, int))
+        object.__setattr__(self, "fixed", fixed)
 
     @property
     def any_rank(self) -> bool:

@@ -365,9 +365,9 @@ def _as_list(value: Any, key: str) -> list[Any]:
 def _predictions(rt: ModelRuntime, outputs: Outputs) -> list[Any]:
     name = rt.value_output or rt.output_names[0]
     value = outputs[rt.output_names.index(name)]
-    if isinstance(value, list):  # a sequence of maps
+    if type(value) is list:  # a sequence of maps
         return [{str(k): v for k, v in m.items()} for m in value]
-    if value.dtype == BF16:
+    if value.dtype.kind == "V":  # bfloat16
         value = value.astype(np.float32)
     if rt.task == "regression" and value.ndim == 2 and value.shape[1] == 1:
         value = value[:, 0]

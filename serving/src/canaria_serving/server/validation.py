@@ -60,8 +60,7 @@ def _check_shape(spec: TensorSpec, shape: Any, limits: Limits) -> tuple[int, ...
         )
     dims = spec.dims
     if dims is not None and (
-        len(shape) != len(dims)
-        or any(isinstance(want, int) and got != want for got, want in zip(shape, dims, strict=True))
+        len(shape) != len(dims) or any(shape[axis] != size for axis, size in spec.fixed)
     ):
         raise BadRequest(
             f"input {spec.name!r}: shape {shape} does not match the model's {list(spec.shape)}"
