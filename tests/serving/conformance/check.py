@@ -79,7 +79,7 @@ def _ort_run(sess: ort.InferenceSession, feeds: dict[str, Any]) -> list[Any]:
         return list(sess.run(None, feeds))
     values = {}
     for name, arr in feeds.items():
-        if isinstance(arr, np.ndarray) and arr.dtype.kind == "V":  # an ml_dtypes type
+        if isinstance(arr, np.ndarray) and arr.dtype.type.__module__ == "ml_dtypes":
             element = onnx.helper.np_dtype_to_tensor_dtype(arr.dtype)
             if arr.dtype.name in _PACKED_BITS:  # it would need the packed bytes and the shape
                 raise ValueError(f"onnxruntime's Python API takes no {arr.dtype.name} input")
