@@ -268,11 +268,12 @@ async def test_bytes_binary_errors_are_clear(tmp_path: Path) -> None:
         [io("x", "BYTES", ["N"])],
         [io("y", "BYTES", ["N"])],
     )
-    async with serve(path) as (client, _):
+    async with serve(path, max_rows=10**13) as (client, _):
         for data, expected in (
             (b"\x05\x00\x00\x00abc", "element 0 declares 5 bytes, only 3 are left"),
             (b"\x01\x00\x00\x00\xff", "element 0 is not valid UTF-8"),
             (b"\x01\x00\x00\x00ab", "1 bytes follow the last of the 1 BYTES elements"),
+            (b"\x00\x00\x00\x00", "1000000000000 BYTES elements need at least"),
         ):
             head = json.dumps(
                 {
@@ -280,7 +281,7 @@ async def test_bytes_binary_errors_are_clear(tmp_path: Path) -> None:
                         {
                             "name": "x",
                             "datatype": "BYTES",
-                            "shape": [1],
+                            "shape": [10**12 if len(data) == 4 else 1],
                             "parameters": {"binary_data_size": len(data)},
                         }
                     ]

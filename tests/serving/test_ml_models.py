@@ -3,6 +3,7 @@ string labels, a regressor; their answers and their ML metrics."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ async def test_default_skl2onnx_classifier_with_zipmap(tmp_path: Path) -> None:
     path = tmp_path / "zip.onnx"
     onnx.save(to_onnx(est, x[:1]), str(path))  # skl2onnx's default: zipmap on
     rows = x[[0, 60, 120]]
-    async with serve(path) as (client, service):
+    log = tmp_path / "payload.jsonl"
+    async with serve(path, payload_log_path=log) as (client, service):
         meta = (await client.get("/v2/models/zip")).json()
         proba_meta = meta["outputs"][1]
         assert proba_meta["name"] == "output_probability"
@@ -66,6 +68,9 @@ async def test_default_skl2onnx_classifier_with_zipmap(tmp_path: Path) -> None:
         predicted = est.predict(rows).tolist() * 2 + est.predict(rows[1:2]).tolist()
         assert counted == {k: float(predicted.count(int(k))) for k in "012"}
         assert service.runtime.task == "classification"
+    # the payload log holds the maps too (written by its thread, flushed at shutdown)
+    first = json.loads(log.read_text().splitlines()[0])
+    assert first["outputs"]["output_probability"][0].keys() == {"0", "1", "2"}
 
 
 async def test_string_labels_feed_the_class_counter(tmp_path: Path) -> None:

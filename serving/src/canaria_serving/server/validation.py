@@ -169,6 +169,11 @@ def _check_finite(spec: TensorSpec, out: np.ndarray, limits: Limits) -> np.ndarr
 
 def _strings(spec: TensorSpec, raw: memoryview, count: int) -> np.ndarray:
     """BYTES in the binary extension: each element a 4-byte little-endian length, then bytes."""
+    if count * 4 > len(raw):  # before allocating: the shape may be huge and the data tiny
+        raise BadRequest(
+            f"input {spec.name!r}: {count} BYTES elements need at least {count * 4} bytes, "
+            f"binary_data_size is {len(raw)}"
+        )
     out = np.empty(count, dtype=object)
     data = bytes(raw)
     pos = 0
