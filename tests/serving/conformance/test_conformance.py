@@ -35,3 +35,14 @@ async def test_model_is_served_identically_or_refused_clearly(
     if outcome.kind == REFUSED:
         assert any(reason in outcome.reason for reason in ALLOWED_REFUSALS), outcome.reason
         assert "'" in outcome.reason  # names the input or output
+
+
+def test_every_source_is_found() -> None:
+    """No source silently missing: the counts the onnx wheel (1.23) ships and generates."""
+    found = {s: sum(c.source == s for c in CASES) for s in {c.source for c in CASES}}
+    assert found.keys() == {"node", "simple", "pytorch-converted", "pytorch-operator", "light"}
+    assert found["node"] >= 1800
+    assert found["simple"] >= 20
+    assert found["pytorch-converted"] >= 80
+    assert found["pytorch-operator"] >= 30
+    assert found["light"] == 9
