@@ -65,7 +65,7 @@ def _run_card(args: argparse.Namespace) -> int:
         card = attach_card(
             args.model, args.sample, args.output, name=args.name, version=args.version
         )
-    except (PackagingError, ModelLoadError) as exc:
+    except (PackagingError, ModelLoadError, OSError) as exc:
         print(f"canaria card: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     where = args.output or args.model
