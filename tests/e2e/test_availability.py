@@ -111,6 +111,7 @@ def test_a_serving_container_killed_by_the_runtime_fails_no_request(site: Site) 
     print(f"\n[serving container SIGKILL] {total} client requests, {len(failed)} failed")
     assert total > 100
     assert not failed, failed[:3]
+    assert {r.status for r in site.load.since(t0)} == {200}  # every answer a model's
 
 
 def test_deleting_a_router_pod_under_load_fails_no_request(site: Site) -> None:
@@ -132,6 +133,7 @@ def test_deleting_a_router_pod_under_load_fails_no_request(site: Site) -> None:
     print(f"\n[router pod deleted] {total} client requests, {len(failed)} failed")
     assert total > 100
     assert not failed, failed[:3]
+    assert {r.status for r in site.load.since(t0)} == {200}
 
 
 def test_a_pod_over_its_memory_limit_is_oomkilled_and_reported(site: Site) -> None:

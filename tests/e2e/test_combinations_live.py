@@ -44,16 +44,17 @@ LIVE = (
 INTERVAL = "8s"
 # A custom check that has data on any cluster: the version's share of 5xx answers.
 CUSTOM_QUERY = (
-    'sum(rate(canaria_requests_total{namespace="{{namespace}}",version="{{version}}",'
-    'code=~"5.."}[{{interval}}])) / sum(rate(canaria_requests_total{namespace="{{namespace}}",'
-    'version="{{version}}"}[{{interval}}]))'
+    '(sum(rate(canaria_requests_total{namespace="{{namespace}}",version="{{version}}",'
+    'code=~"5.."}[{{interval}}])) or vector(0)) / sum(rate(canaria_requests_total{'
+    'namespace="{{namespace}}",version="{{version}}"}[{{interval}}]))'
 )
 
 
 def _live_spec(c: Combination, version: str, url: str, sha: str) -> dict[str, Any]:
     """The table's spec for ``c``, sized for one small node and a quick test."""
     s = spec(c, version)
-    s["model"] = {"uri": url, "version": version, "sha256": sha}
+    # served as "iris" (the load generator's model), whatever the ModelDeployment's name
+    s["model"] = {"uri": url, "version": version, "sha256": sha, "name": "iris"}
     serving = s["serving"]
     if "autoscaling" in serving:
         serving["autoscaling"] = {"minReplicas": 2, "maxReplicas": 4}
@@ -207,6 +208,7 @@ def test_a_good_version_goes_out_as_the_table_promises(live: Field) -> None:
         print(f"\n[{lane.combo.id}] {len(recs)} requests, {len(failed)} failed, "
               f"v1 {_answered(recs, '1')}, v2 {_answered(recs, '2')}")  # fmt: skip
         assert not failed, (lane.combo.id, failed[:3])
+        assert {r.status for r in recs} == {200}, lane.combo.id  # every answer a model's
         assert _answered(recs, "2") > 0, lane.combo.id
         status = live.status(lane)
         if works.stages and not works.judged:
@@ -240,6 +242,9 @@ def test_a_bad_version_is_rolled_back_wherever_a_check_judges_it(live: Field) ->
         assert lane.load is not None
         recs = lane.load.since(t0)
         failed = [r for r in recs if r.failed]
-        print(f"\n[{lane.combo.id}] bad v3: {len(recs)} requests, {len(failed)} failed")
+        errors = sum(1 for r in recs if r.status == 500 and r.track == "canary")
+        print(f"\n[{lane.combo.id}] bad v3: {len(recs)} requests, {len(failed)} failed, "
+              f"{errors} 500s from the canary")  # fmt: skip
         assert not failed, (lane.combo.id, failed[:3])
+        assert {r.status for r in recs} <= {200, 500}, lane.combo.id
         assert (live.status(lane).get("stable") or {}).get("version") == "2"

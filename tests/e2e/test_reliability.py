@@ -32,7 +32,8 @@ INTERVAL = 8
 
 def _spec(url: str, version: str, sha: str) -> dict[str, Any]:
     return {
-        "model": {"uri": url, "version": version, "sha256": sha},
+        # served as "iris" (the load generator's model), whatever the ModelDeployment's name
+        "model": {"uri": url, "version": version, "sha256": sha, "name": "iris"},
         "serving": {"replicas": 2},
         "rollout": {
             "strategy": "Canary",
@@ -74,7 +75,13 @@ class Ground:
             last = history[-1] if history else {}
             return last.get("version") == version and last.get("result") == result
 
-        wait_for(f"{name}: {version} {result}", ended, timeout=timeout)
+        try:
+            wait_for(f"{name}: {version} {result}", ended, timeout=timeout)
+        except AssertionError as exc:
+            status = self.status(name)
+            raise AssertionError(
+                f"{exc}; rollout {status.get('rollout')}; analysis {status.get('analysis')}"
+            ) from None
         return time.time()
 
     def load(self, name: str) -> LoadGenerator:
@@ -126,11 +133,14 @@ class Chaos:
 
     def _run(self) -> None:
         g = self.ground
-        while not self.done() and not self._stop.wait(self.rng.uniform(2.0, 9.0)):
+        while not self.done():
             try:
-                pod = g.operator.pod(timeout=60)
+                pod = g.operator.pod(timeout=120)  # the replacement is up (after a kill)
             except AssertionError:
                 continue
+            # a random moment of its work: it resumes the rollout from status meanwhile
+            if self._stop.wait(self.rng.uniform(3.0, 12.0)):
+                return
             rollout = g.status("chaos").get("rollout") or {}
             if rollout.get("phase") != "Progressing":
                 continue  # only mid-rollout moments count
@@ -191,9 +201,14 @@ def test_operator_killed_at_random_moments_every_rollout_ends_right(ground: Grou
     assert len(rs) == 1, "the promotion rolled the pods (a second ReplicaSet)"
     recs = load.since(t0)
     failed = [r for r in recs if r.failed]
-    print(f"[chaos] {len(done)} rollouts, {len(recs)} client requests, {len(failed)} failed")
+    answers = {(r.version or r.track, r.status) for r in recs}
+    print(f"[chaos] {len(done)} rollouts, {len(recs)} client requests, {len(failed)} failed; "
+          f"answers (version|track, status): {sorted(answers, key=str)}")  # fmt: skip
     assert len(recs) > 300
     assert not failed, failed[:3]
+    # every answer is a model's: 200s, and 500s only from the bad versions' canaries
+    assert {s for _, s in answers} <= {200, 500}
+    assert all(who == "canary" for who, status in answers if status == 500)
 
 
 def test_three_rollouts_at_once_one_broken_the_others_finish_as_if_alone(
@@ -237,3 +252,4 @@ def test_three_rollouts_at_once_one_broken_the_others_finish_as_if_alone(
     for name, load in loads.items():
         failed = [r for r in load.records if r.failed]
         assert not failed, (name, failed[:3])
+        assert {r.status for r in load.records} == {200}, name
