@@ -39,11 +39,13 @@ def _spec(url: str, version: str, sha: str) -> dict[str, Any]:
             "strategy": "Canary",
             "steps": [{"weight": 20}, {"weight": 50}],
             "analysisInterval": f"{INTERVAL}s",
-            "failureThreshold": 1,
+            # two failed rounds: one noisy p99 of a freshly started pod on a busy machine is
+            # not a verdict (what this file tests is the operator, not the checks)
+            "failureThreshold": 2,
             "progressDeadline": "60s",
             "scaleDownDelay": "10s",
             "analysis": {
-                "minRequests": 10,
+                "minRequests": 20,
                 "metrics": {"errorRate": {"max": 0.05}, "latencyP99": {"maxRatio": 3.0}},
             },
         },
