@@ -99,12 +99,18 @@ def test_every_example_is_served(crds: Any, namespace: str, operator: OperatorPr
         scaling = serving.get("autoscaling")
         if scaling is None:
             assert dep["spec"]["replicas"] == serving.get("replicas", 1)
-        else:  # the HPA owns the count (on a real node it acts at once: below its minimum)
-            hpa = get(crds, namespace, "hpa", dep["metadata"]["name"])
+        else:  # the HPA owns the count: at its next sync (15 s) it lifts it to its minimum
+            dep_name = dep["metadata"]["name"]
+            hpa = get(crds, namespace, "hpa", dep_name)
             assert hpa is not None
-            bounds = (scaling.get("minReplicas", 1), scaling["maxReplicas"])
-            assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == bounds
-            assert bounds[0] <= dep["spec"]["replicas"] <= bounds[1]
+            low, high = scaling.get("minReplicas", 1), scaling["maxReplicas"]
+            assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (low, high)
+
+            def scaled(dep_name: str = dep_name, low: int = low, high: int = high) -> bool:
+                replicas = (get(crds, namespace, "deployment", dep_name) or {})["spec"]["replicas"]
+                return bool(low <= replicas <= high)
+
+            wait_for(f"{dep_name} scaled by its HPA into [{low}, {high}]", scaled, timeout=90)
         router = doc["spec"]["rollout"]["traffic"]["router"]
         routers = owned(crds, namespace, "deployment", name, component="router")
         if router == "Builtin":

@@ -323,6 +323,9 @@ def _summary(console: Console, demo: Demo, final: dict[str, Any]) -> None:
     failed = sum(n for (_, what), n in counts.items() if what == "failed")
     by_version = {w: n for (w, what), n in counts.items() if what == "ok"}
     console.print(f"client requests answered: {by_version}; failed: {failed}")
+    for r in [r for r in (demo.load.records if demo.load else []) if r.failed][:5]:
+        when = time.strftime("%H:%M:%S", time.localtime(r.at))
+        console.print(f"  failed at {when}: {r.status or 'no answer'} {(r.error or '')[:160]}")
     console.print(
         "v3 answered no client request: it only ever saw mirrored traffic"
         if "3" not in by_version
