@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from canaria_serving.modeldir import directory_digest, file_sha256
 
@@ -46,6 +48,13 @@ def register_onnx(onnx_file: Path, name: str, tracking_uri: str) -> Registered:
         raise RuntimeError(
             "--register needs the mlflow package: pip install 'canaria[mlflow]'"
         ) from exc
+    with warnings.catch_warnings():
+        # MLflow warns about type hints and environments that do not concern an ONNX model
+        warnings.simplefilter("ignore")
+        return _register(mlflow, onnx, onnx_file, name, tracking_uri)
+
+
+def _register(mlflow: Any, onnx: Any, onnx_file: Path, name: str, tracking_uri: str) -> Registered:
     from canaria_serving import contract
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -61,13 +70,13 @@ def register_onnx(onnx_file: Path, name: str, tracking_uri: str) -> Registered:
             model, name="model", registered_model_name=name, save_as_external_data=True
         )
     version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    # the version's directory as stored (a models:/ download would add registered_model_meta)
+    location = client.get_model_version_download_uri(name, version)
     with tempfile.TemporaryDirectory(prefix="canaria-register-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=tmp
-        )
+        local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
         digest = directory_digest(Path(local))
     sha = file_sha256(onnx_file)
-    client = mlflow.MlflowClient()
     client.set_model_version_tag(name, version, TAG_SHA256, sha)
     client.set_model_version_tag(name, version, TAG_DIGEST, digest)
     if card:
