@@ -117,7 +117,7 @@ def registry_target(
         kept = Artifact(
             before.version, before.location, before.digest, secret_name, ref.pinned(before.version)
         )
-        message = f"{problem.message} (still serving models:/{ref.name}/{before.version})"
+        message = f"{problem.message} (keeping the last resolved {ref.pinned(before.version)})"
         return RegistryTarget(kept, replace(problem, message=message), status)
     return RegistryTarget(None, problem, status)
 
