@@ -138,9 +138,7 @@ def flow(
         started = time.monotonic()
         _package(tmp, "1", server.url)
         _package(tmp, "2", server.url)
-        print(
-            f"\nv1, v2 registered by `canaria package --register`: {time.monotonic() - started:.0f} s"
-        )
+        print(f"\nv1, v2 registered by canaria package: {time.monotonic() - started:.0f} s")
         slow = tmp / "iris-v3.onnx"
         slow.write_bytes(slow_variant((tmp / "iris-v2.onnx").read_bytes(), "3"))
         assert register_onnx(slow, NAME, server.url).version == "3"
@@ -278,7 +276,7 @@ def test_registry_down_mid_rollout_holds_then_promotes(flow: Flow) -> None:
     )
     wait_for("canaria-stable on v4", lambda: flow.stable_alias() == "4", 30)
     print(
-        f"\nregistry down {time.time() - down_at:.0f} s: held, v4 promoted +{time.time() - t0:.0f} s"
+        f"\nregistry down {time.time() - down_at:.0f} s: held; v4 promoted +{time.time() - t0:.0f}s"
     )
     assert _failed(flow, t0) == []
 
