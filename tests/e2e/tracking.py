@@ -43,6 +43,13 @@ class TrackingServer:
         with (self.folder / "server.log").open("ab") as log:
             opts: dict[str, Any] = {
                 "stdout": log, "stderr": subprocess.STDOUT, "start_new_session": True,
+                # webhooks to the operator, on a private address (MLflow refuses them otherwise)
+                "env": {
+                    **os.environ,
+                    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+                    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+                    "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+                },
             }  # fmt: skip
             if self.netns is None:  # on 127.0.0.1, for the client's own tests
                 self.proc = subprocess.Popen(argv, **opts)

@@ -1,6 +1,7 @@
-"""The MLflow webhook endpoint: deliveries signed by MLflow's own signing code are accepted
-and wake the followers of that model and alias; a wrong signature, a stale timestamp or a
-missing header is refused; other events are ignored."""
+"""The MLflow webhook endpoint: a real `mlflow server` delivers model_version_alias.created
+when an alias moves, signed with the webhook's secret, and the followers of that model and
+alias are woken; a wrong signature, a stale timestamp or a missing header is refused; other
+events are ignored."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
 from canaria_operator.registry.webhook import PATH, WebhookServer, sign, verify
+from tests.registry.conftest import Registry
 
 SECRET = "s3cret"
 
@@ -83,3 +85,28 @@ async def test_endpoint_wakes_followers_and_refuses_forgeries() -> None:
     finally:
         await server.stop()
     assert woken == [("iris", "champion")]
+
+
+async def test_a_real_mlflow_server_delivers_alias_moves(registry: Registry) -> None:
+    import asyncio
+
+    woken: list[tuple[str, str]] = []
+    server = WebhookServer(SECRET, lambda m, a: woken.append((m, a)) or 1, host="127.0.0.1")
+    port = await server.start()
+    client = registry.server.client()
+    hook = client.create_webhook(
+        name="canaria",
+        url=f"http://127.0.0.1:{port}{PATH}",
+        events=["model_version_alias.created"],
+        secret=SECRET,
+    )
+    try:
+        await asyncio.to_thread(client.set_registered_model_alias, "iris", "webhook-test", "1")
+        for _ in range(100):
+            if woken:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        client.delete_webhook(hook.webhook_id)
+        await server.stop()
+    assert woken == [("iris", "webhook-test")]
