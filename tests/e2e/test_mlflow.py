@@ -11,6 +11,7 @@ chart's operator in-cluster following ``models:/iris@champion``.
    down, a condition says why, clients keep being answered; back up -> promoted.
 5. Unknown model, unknown alias, a version that is not ONNX: a condition naming the problem,
    and the serving ModelDeployment undisturbed.
+   Wrong credentials (the server runs MLflow's basic-auth app) likewise.
 6. Retirement: Deprecation and Sunset headers through the model's Service, the V2 metadata
    says so; at the time the pods go to zero, phase Retired, tag verdict=retired.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -44,6 +46,7 @@ from tests.operator_cluster.support import install_crds, md_manifest
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 POLL = "5s"
+PASSWORD = "canaria-e2e-password"  # the tracking server runs MLflow's basic-auth app
 
 
 @dataclass
@@ -82,13 +85,22 @@ class Flow:
         return str(self.server.client().get_model_version_by_alias(NAME, "canaria-stable").version)
 
 
-def apply_md(cluster: Any, namespace: str, name: str, uri: str, tracking: str) -> None:
+def apply_md(
+    cluster: Any, namespace: str, name: str, uri: str, tracking: str, secret: str = "mlflow"
+) -> None:
     rollout = rollout_spec()
     # v3 is ~100x slower; a healthy version on a busy 2-core node (an MLflow server starting
     # beside it) can be 10x slower than its stable for a round, so the ratio is generous here
     rollout["analysis"]["metrics"]["latencyP99"] = {"maxMs": 150, "maxRatio": 20}
     spec = {
-        "model": {"uri": uri, "registry": {"trackingUri": tracking, "pollInterval": POLL}},
+        "model": {
+            "uri": uri,
+            "registry": {
+                "trackingUri": tracking,
+                "pollInterval": POLL,
+                "credentialsSecretRef": {"name": secret},
+            },
+        },
         "serving": {"replicas": 1},
         "rollout": rollout,
     }
@@ -133,9 +145,26 @@ def flow(
 ) -> Iterator[Flow]:
     install_crds(dev_cluster)
     tmp = tmp_path_factory.mktemp("mlflow-e2e")
-    server = TrackingServer(dev_cluster.net.name, dev_cluster.net.node_ip, tmp / "mlflow").start()
+    node_ip = dev_cluster.net.node_ip
+    server = TrackingServer(dev_cluster.net.name, node_ip, tmp / "mlflow", PASSWORD).start()
     ns = new_namespace(dev_cluster, "mlflow")
-    op: ChartOperator | None = None
+    for name, password in (("mlflow", PASSWORD), ("mlflow-wrong", "not-the-password")):
+        run(
+            dev_cluster, "kubectl", "create", "secret", "generic", name, "-n", ns,
+            "--from-literal=MLFLOW_TRACKING_USERNAME=admin",
+            f"--from-literal=MLFLOW_TRACKING_PASSWORD={password}",
+        )  # fmt: skip
+    op = ChartOperator(dev_cluster, ns, dev_image, tmp)
+    failed: list[BaseException] = []
+
+    def install() -> None:
+        try:
+            op.install()
+        except BaseException as exc:  # re-raised after the registrations
+            failed.append(exc)
+
+    installing = threading.Thread(target=install)  # while the models are registered
+    installing.start()
     load: LoadGenerator | None = None
     try:
         _estimators(tmp)
@@ -147,7 +176,9 @@ def flow(
         slow.write_bytes(slow_variant((tmp / "iris-v2.onnx").read_bytes(), "3"))
         assert register_onnx(slow, NAME, server.url).version == "3"
         assert register_onnx(tmp / "iris-v1.onnx", NAME, server.url).version == "4"
-        op = ChartOperator(dev_cluster, ns, dev_image, tmp).install()
+        installing.join()
+        if failed:
+            raise failed[0]
         f = Flow(dev_cluster, ns, server, op, LoadGenerator("http://unused", iris_rows()), tmp)
         f.alias("1")
         apply_md(dev_cluster, ns, NAME, f"models:/{NAME}@champion", server.url)
@@ -159,8 +190,8 @@ def flow(
     finally:
         if load is not None:
             load.stop()
-        if op is not None:
-            op.uninstall()
+        installing.join()
+        op.uninstall()
         attempt(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")
         server.stop()
 
@@ -252,7 +283,7 @@ def test_registry_down_mid_rollout_holds_then_promotes(flow: Flow) -> None:
         ),
         timeout=120,
     )
-    flow.server.stop()
+    flow.server.stop(for_good=False)
     down_at = time.time()
     try:
         flow.wait(
@@ -298,9 +329,11 @@ def test_problems_named_and_nothing_else_disturbed(flow: Flow) -> None:
         "nope-model": ("models:/no-such-model@champion", "RegistryModelNotFound", "no-such-model"),
         "nope-alias": (f"models:/{NAME}@no-such-alias", "RegistryModelNotFound", "no-such-alias"),
         "not-onnx": ("models:/not-onnx/1", "RegistryArtifactNotOnnx", "not an ONNX model"),
+        "wrong-password": (f"models:/{NAME}@champion", "RegistryAuthFailed", "HTTP 401"),
     }
     for name, (uri, _, _) in cases.items():
-        apply_md(flow.cluster, flow.namespace, name, uri, flow.server.url)
+        secret = "mlflow-wrong" if name == "wrong-password" else "mlflow"
+        apply_md(flow.cluster, flow.namespace, name, uri, flow.server.url, secret)
     t0 = time.time()
     for name, (_, reason, words) in cases.items():
         md = flow.wait(

@@ -20,9 +20,17 @@ import httpx
 __all__ = ["TrackingServer"]
 
 
+ADMIN = "admin"
+
+
 class TrackingServer:
-    def __init__(self, netns: str | None, host: str, folder: Path) -> None:
-        self.netns, self.host, self.folder = netns, host, folder
+    """``password``: run MLflow's basic-auth app with that admin password (clients in this
+    process and its children authenticate through MLflow's own environment variables)."""
+
+    def __init__(
+        self, netns: str | None, host: str, folder: Path, password: str | None = None
+    ) -> None:
+        self.netns, self.host, self.folder, self.password = netns, host, folder, password
         self.port = _free_port(netns, host)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -40,6 +48,15 @@ class TrackingServer:
             "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
             "--artifacts-destination", str(self.folder / "artifacts"), "--serve-artifacts",
         ]  # fmt: skip
+        auth: dict[str, str] = {}
+        if self.password is not None:
+            argv += ["--app-name", "basic-auth"]
+            auth = {
+                "MLFLOW_AUTH_ADMIN_PASSWORD": self.password,
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": "canaria-tests",
+            }
+            os.environ["MLFLOW_TRACKING_USERNAME"] = ADMIN
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = self.password
         with (self.folder / "server.log").open("ab") as log:
             opts: dict[str, Any] = {
                 "stdout": log, "stderr": subprocess.STDOUT, "start_new_session": True,
@@ -49,6 +66,7 @@ class TrackingServer:
                     "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
                     "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
                     "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+                    **auth,
                 },
             }  # fmt: skip
             if self.netns is None:  # on 127.0.0.1, for the client's own tests
@@ -67,8 +85,11 @@ class TrackingServer:
             time.sleep(0.5)
         raise RuntimeError(f"mlflow server not healthy after {timeout}s: {self.log_tail()}")
 
-    def stop(self) -> None:
+    def stop(self, *, for_good: bool = True) -> None:
         """Stop the server and everything it started (its workers): a process group."""
+        if for_good and self.password is not None:
+            os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
+            os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
         if self.proc is None:
             return
         if self.proc.poll() is None:

@@ -181,3 +181,25 @@ def test_fetch_downloads_the_directory_onnxruntime_loads(
         fetch(where, tmp_path / "other", "f" * 64, retries=0, log=print)
     assert wrong.value.code == 3
     assert not (tmp_path / "other").exists()
+
+
+async def test_reads_are_cached_per_credentials(registry: Registry) -> None:
+    """Two ModelDeployments following the same alias with different Secrets: the second's
+    refused credentials are not hidden by the first's cached answer."""
+    from canaria_operator.registry.errors import RegistryAuthFailed as Refused
+
+    async def refused() -> Credentials:
+        raise Refused("GET .../registered-models/alias: HTTP 401: not authenticated")
+
+    resolver = Resolver()
+    ref = parse_models_uri("models:/iris@champion")
+    try:
+        good = await resolver.read(Follower("ns", "a", registry.url, ref, "good"), _creds, {}, 60)
+        bad = await resolver.read(Follower("ns", "b", registry.url, ref, "bad"), refused, {}, 60)
+        again = await resolver.read(Follower("ns", "c", registry.url, ref, "good"), refused, {}, 60)
+    finally:
+        await resolver.aclose()
+    assert good.resolved is not None
+    assert bad.reason == "RegistryAuthFailed"
+    assert again.resolved == good.resolved  # same Secret: the cached answer
+    assert [f.name for f in resolver.followers("iris", "champion")] == ["a", "b", "c"]

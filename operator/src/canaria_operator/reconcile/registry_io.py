@@ -65,8 +65,13 @@ class RegistryIO:
         model = md.spec.model
         if not model.from_registry or model.registry is None:
             return None
+        secret = model.registry.credentials_secret_ref
         follower = Follower(
-            md.namespace, md.name, model.registry.tracking_uri, parse_models_uri(model.uri)
+            md.namespace,
+            md.name,
+            model.registry.tracking_uri,
+            parse_models_uri(model.uri),
+            secret.name if secret else None,
         )
         reg = md.status.registry
         pins = {p.version: p.digest for p in reg.pins} if reg else {}

@@ -41,6 +41,11 @@ class Follower:
     name: str
     tracking_uri: str
     ref: RegistryRef
+    secret: str | None = None  # the credentials' Secret (reads are cached per credentials)
+
+    @property
+    def cache_key(self) -> tuple[str, str, str]:
+        return (self.tracking_uri, str(self.ref), f"{self.namespace}/{self.secret or ''}")
 
 
 class Resolver:
@@ -49,7 +54,7 @@ class Resolver:
     ):
         self.client = client or RegistryClient()
         self._clock = clock
-        self._cache: dict[tuple[str, str], tuple[float, RegistryRead]] = {}
+        self._cache: dict[tuple[str, str, str], tuple[float, RegistryRead]] = {}
         self._digests: dict[tuple[str, tuple[ArtifactFile, ...]], str] = {}
         self._followers: dict[tuple[str, str], Follower] = {}
 
@@ -68,7 +73,7 @@ class Resolver:
         """Forget cached reads of ``model`` (a webhook said it changed); returns who to wake."""
         found = self.followers(model, alias)
         for f in found:
-            self._cache.pop((f.tracking_uri, str(f.ref)), None)
+            self._cache.pop(f.cache_key, None)
         return found
 
     def forget(self, namespace: str, name: str) -> None:
@@ -83,7 +88,7 @@ class Resolver:
     ) -> RegistryRead:
         """The reference resolved (cached for ``max_age`` seconds), or why it could not be."""
         self._followers[(follower.namespace, follower.name)] = follower
-        key = (follower.tracking_uri, str(follower.ref))
+        key = follower.cache_key
         cached = self._cache.get(key)
         if cached is not None and self._clock() - cached[0] < max_age:
             return _check_pin(cached[1], pins)
