@@ -12,7 +12,9 @@ chart's operator in-cluster following ``models:/iris@champion``.
 5. Unknown model, unknown alias, a version that is not ONNX: a condition naming the problem,
    and the serving ModelDeployment undisturbed.
    Wrong credentials (the server runs MLflow's basic-auth app) likewise.
-6. Retirement: Deprecation and Sunset headers through the model's Service, the V2 metadata
+6. The same version with other bytes (a file changed in the artifact store): refused, named,
+   the pods keep serving what they verified.
+7. Retirement: Deprecation and Sunset headers through the model's Service, the V2 metadata
    says so; at the time the pods go to zero, phase Retired, tag verdict=retired.
 """
 
@@ -355,6 +357,26 @@ def test_problems_named_and_nothing_else_disturbed(flow: Flow) -> None:
         )
         assert deps["items"] == []
     assert flow.md()["status"]["phase"] == "Ready"
+    assert _failed(flow, t0) == []
+
+
+def test_same_version_with_other_bytes_is_refused(flow: Flow) -> None:
+    """MLflow keeps no checksum: bytes changed under a pinned version are refused, and the
+    pods keep serving what they verified."""
+    location = flow.md()["status"]["registry"]["location"]
+    rel = location.split("/api/2.0/mlflow-artifacts/artifacts/", 1)[1]
+    onnx = flow.server.folder / "artifacts" / rel / "model.onnx"
+    original = onnx.read_bytes()
+    t0 = time.time()
+    onnx.write_bytes(original + b"\0" * 16)
+    try:
+        md = flow.wait("RegistryArtifactChanged", lambda s: _reason(s, "RegistryArtifactChanged"))
+        cond = next(c for c in md["status"]["conditions"] if c["type"] == "Degraded")
+        assert "models:/iris/4 changed in the registry" in cond["message"], cond
+        assert md["status"]["stable"]["version"] == "4"
+    finally:
+        onnx.write_bytes(original)
+    flow.wait("bytes restored", lambda s: not _reason(s, "RegistryArtifactChanged"), timeout=60)
     assert _failed(flow, t0) == []
 
 

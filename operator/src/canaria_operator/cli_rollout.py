@@ -107,6 +107,14 @@ def render_status(md: dict[str, Any]) -> Any:
         f"{canary.get('version', '-')}  weight {weight}%"
         + (f", mirror {rollout['mirrorPercent']}%" if rollout.get("mirrorPercent") else ""),
     )
+    registry = status.get("registry") or {}
+    if registry:
+        follows = spec.get("model", {}).get("uri", "-")
+        head.add_row(
+            "registry",
+            f"{follows} -> version {registry.get('version', '-')}; "
+            f"{registry.get('stableAlias', '-')} on {registry.get('stableAliasVersion', '-')}",
+        )
     steps = Table(title="steps")
     for col in ("#", "weight", "pause", "state"):
         steps.add_column(col)
