@@ -28,9 +28,17 @@ class TrackingServer:
     process and its children authenticate through MLflow's own environment variables)."""
 
     def __init__(
-        self, netns: str | None, host: str, folder: Path, password: str | None = None
+        self,
+        netns: str | None,
+        host: str,
+        folder: Path,
+        password: str | None = None,
+        artifact_root: str | None = None,
     ) -> None:
+        """``artifact_root``: clients write artifacts there themselves (e.g. s3://bucket/x)
+        and the server does not proxy them; default: proxied into ``folder``."""
         self.netns, self.host, self.folder, self.password = netns, host, folder, password
+        self.artifact_root = artifact_root
         self.port = _free_port(netns, host)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -46,8 +54,11 @@ class TrackingServer:
         argv = [
             mlflow, "server", "--host", self.host, "--port", str(self.port), "--workers", "1",
             "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
-            "--artifacts-destination", str(self.folder / "artifacts"), "--serve-artifacts",
         ]  # fmt: skip
+        if self.artifact_root is None:
+            argv += ["--artifacts-destination", str(self.folder / "artifacts"), "--serve-artifacts"]
+        else:
+            argv += ["--default-artifact-root", self.artifact_root, "--no-serve-artifacts"]
         auth: dict[str, str] = {}
         if self.password is not None:
             argv += ["--app-name", "basic-auth"]

@@ -1,11 +1,15 @@
-"""`canaria fetch mlflow+http(s)://...`: a whole MLflow model directory (``MLmodel``,
-``model.onnx`` and its external data files) through the tracking server's artifact proxy.
+"""`canaria fetch mlflow+http(s)://...` or `mlflow+s3://...`: a whole MLflow model directory
+(``MLmodel``, ``model.onnx`` and its external data files).
 
-Lists the directory recursively (``GET /api/2.0/mlflow-artifacts/artifacts?path=``),
-streams every file into a temporary directory next to ``dest``, checks the digest of the
-whole (:mod:`canaria_serving.modeldir`) and renames it into place only when it matches.
-Credentials: ``MLFLOW_TRACKING_TOKEN`` or ``MLFLOW_TRACKING_USERNAME`` and
-``MLFLOW_TRACKING_PASSWORD`` in the environment (the registry's Secret, given as ``envFrom``).
+``mlflow+http(s)://HOST/api/2.0/mlflow-artifacts/artifacts/DIR``: through the tracking
+server's artifact proxy, listed recursively (``GET ...?path=``); credentials
+``MLFLOW_TRACKING_TOKEN`` or ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD``.
+``mlflow+s3://BUCKET/PREFIX``: straight from the artifact store (a tracking server without
+``--serve-artifacts``), listed with ListObjectsV2 and signed with SigV4 (``AWS_*`` variables,
+``AWS_ENDPOINT_URL`` for MinIO and the like). Either way the variables come from the
+registry's Secret (``envFrom``). Every file is streamed into a temporary directory next to
+``dest``, the digest of the whole (:mod:`canaria_serving.modeldir`) is checked, and the
+directory is renamed into place only when it matches.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from canaria_operator.fetch.errors import FetchError
+from canaria_operator.fetch.s3 import parse_listing, s3_list_request, s3_request
 from canaria_serving.modeldir import directory_digest
 
 __all__ = ["PREFIX", "fetch_directory"]
@@ -55,9 +60,7 @@ def _list(client: httpx.Client, base: str, root: str) -> list[str]:
         resp = client.get(f"{base}{_API}", params={"path": path})
         _check(resp, f"list {base}{_API}?path={path}")
         for entry in resp.json().get("files") or []:
-            rel = f"{sub}/{entry['path'].rsplit('/', 1)[-1]}".lstrip("/")
-            if rel in ("", ".", "..") or ".." in rel.split("/"):
-                raise FetchError(5, f"refusing the artifact path {entry['path']!r}")
+            rel = _safe(f"{sub}/{entry['path'].rsplit('/', 1)[-1]}".lstrip("/"), entry["path"])
             (pending if entry.get("is_dir") else found).append(rel)
         if len(found) > _MAX_FILES:
             raise FetchError(5, f"{base}{_API}/{root}: more than {_MAX_FILES} files")
@@ -66,26 +69,67 @@ def _list(client: httpx.Client, base: str, root: str) -> list[str]:
     return sorted(found)
 
 
+def _safe(rel: str, what: str) -> str:
+    if rel in ("", ".", "..") or ".." in rel.split("/") or rel.startswith("/"):
+        raise FetchError(5, f"refusing the artifact path {what!r}")
+    return rel
+
+
+def _stream(client: httpx.Client, url: str, headers: dict[str, str], target: Path) -> int:
+    size = 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with client.stream("GET", url, headers=headers) as resp, target.open("wb") as out:
+        _check(resp, f"GET {url.split('?', 1)[0]}")
+        for block in resp.iter_bytes(_CHUNK):
+            out.write(block)
+            size += len(block)
+    return size
+
+
+def _download_s3(uri: str, tmp: Path, timeout: float) -> int:
+    bucket, _, prefix = uri.removeprefix(f"{PREFIX}s3://").partition("/")
+    prefix = prefix.strip("/") + "/"
+    keys: list[str] = []
+    token: str | None = None
+    size = 0
+    with httpx.Client(timeout=timeout) as client:
+        while True:
+            url, headers = s3_list_request(bucket, prefix, token)
+            resp = client.get(url, headers=headers)
+            _check(resp, f"list s3://{bucket}/{prefix}")
+            found, token = parse_listing(resp.content)
+            keys += [k for k, _ in found if not k.endswith("/")]
+            if token is None or len(keys) > _MAX_FILES:
+                break
+        if not keys or len(keys) > _MAX_FILES:
+            raise FetchError(5, f"s3://{bucket}/{prefix}: {len(keys)} files (none, or too many)")
+        for key in keys:
+            rel = _safe(key.removeprefix(prefix), key)
+            url, headers = s3_request(f"s3://{bucket}/{key}")
+            size += _stream(client, url, headers, tmp / rel)
+    return size
+
+
 def _download_all(uri: str, tmp: Path, timeout: float) -> int:
+    try:
+        if uri.startswith(f"{PREFIX}s3://"):
+            return _download_s3(uri, tmp, timeout)
+        return _download_proxy(uri, tmp, timeout)
+    except httpx.HTTPError as exc:
+        raise FetchError(4, f"GET {uri}: {type(exc).__name__}: {exc}") from exc
+
+
+def _download_proxy(uri: str, tmp: Path, timeout: float) -> int:
     url = uri.removeprefix(PREFIX)
     base, sep, root = url.partition(_API)
     if not sep:
         raise FetchError(6, f"{uri}: not an MLflow artifact proxy location ({_API}/...)")
     root = root.strip("/")
     size = 0
-    try:
-        with _client(timeout) as client:
-            for rel in _list(client, base, root):
-                target = tmp / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                file_url = f"{base}{_API}/{quote(f'{root}/{rel}', safe='/-_.~')}"
-                with client.stream("GET", file_url) as resp, target.open("wb") as out:
-                    _check(resp, f"GET {file_url}")
-                    for block in resp.iter_bytes(_CHUNK):
-                        out.write(block)
-                        size += len(block)
-    except httpx.HTTPError as exc:
-        raise FetchError(4, f"GET {url}: {type(exc).__name__}: {exc}") from exc
+    with _client(timeout) as client:
+        for rel in _list(client, base, root):
+            file_url = f"{base}{_API}/{quote(f'{root}/{rel}', safe='/-_.~')}"
+            size += _stream(client, file_url, {}, tmp / rel)
     return size
 
 

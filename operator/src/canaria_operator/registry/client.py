@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from canaria_operator.fetch.s3 import parse_listing, s3_list_request, s3_request
 from canaria_operator.registry.errors import (
     RegistryAuthFailed,
     RegistryError,
@@ -23,7 +24,7 @@ from canaria_operator.registry.errors import (
     RegistryRefused,
     RegistryUnreachable,
 )
-from canaria_operator.registry.uri import ARTIFACTS_API, DIRECTORY_PREFIX
+from canaria_operator.registry.uri import ARTIFACTS_API, DIRECTORY_PREFIX, S3_PREFIX
 
 __all__ = [
     "ENV_PASSWORD",
@@ -47,10 +48,13 @@ class Credentials:
     token: str | None = None
     username: str | None = None
     password: str | None = None
+    # AWS_* variables, for an artifact store read directly (s3://, no artifact proxy)
+    aws: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Credentials:
-        return cls(env.get(ENV_TOKEN), env.get(ENV_USERNAME), env.get(ENV_PASSWORD))
+        aws = {k: v for k, v in env.items() if k.startswith("AWS_")}
+        return cls(env.get(ENV_TOKEN), env.get(ENV_USERNAME), env.get(ENV_PASSWORD), aws)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -151,8 +155,10 @@ class RegistryClient:
         await self._call("POST", url, server.creds, body=body)
 
     async def list_directory(self, location: str, creds: Credentials) -> list[ArtifactFile]:
-        """Every file under a ``mlflow+http(s)://.../mlflow-artifacts/artifacts/<dir>``
-        location, recursively, sorted by path."""
+        """Every file under a ``mlflow+http(s)://.../mlflow-artifacts/artifacts/<dir>`` or
+        ``mlflow+s3://bucket/prefix`` location, recursively, sorted by path."""
+        if location.startswith(S3_PREFIX):
+            return await self._list_s3(location, creds)
         base, root = _split(location)
         found: list[ArtifactFile] = []
         pending = [""]
@@ -170,11 +176,46 @@ class RegistryClient:
                 raise RegistryRefused(f"{location}: more than {_MAX_FILES} files")
         return sorted(found, key=lambda f: f.path)
 
+    async def _list_s3(self, location: str, creds: Credentials) -> list[ArtifactFile]:
+        bucket, _, prefix = location.removeprefix(S3_PREFIX).partition("/")
+        prefix = prefix.strip("/") + "/"
+        found: list[ArtifactFile] = []
+        token: str | None = None
+        while True:
+            url, headers = s3_list_request(bucket, prefix, token, env=creds.aws)
+            try:
+                resp = await self._http.get(url, headers=headers)
+            except httpx.HTTPError as exc:
+                raise RegistryUnreachable(f"list {location}: {type(exc).__name__}: {exc}") from exc
+            if resp.status_code >= 400:
+                raise _status_error(f"list {location}", resp)
+            listed, token = parse_listing(resp.content)
+            found += [
+                ArtifactFile(key.removeprefix(prefix), size)
+                for key, size in listed
+                if not key.endswith("/")
+            ]
+            if len(found) > _MAX_FILES:
+                raise RegistryRefused(f"{location}: more than {_MAX_FILES} files")
+            if token is None:
+                return sorted(found, key=lambda f: f.path)
+
+    def _file(
+        self, location: str, creds: Credentials, rel: str
+    ) -> tuple[str, dict[str, str], httpx.BasicAuth | None]:
+        """URL, headers and auth of a GET of one file of the directory."""
+        if location.startswith(S3_PREFIX):
+            url, headers = s3_request(
+                f"s3://{location.removeprefix(S3_PREFIX)}/{rel}", env=creds.aws
+            )
+            return url, headers, None
+        return f"{location.removeprefix(DIRECTORY_PREFIX)}/{rel}", creds.headers(), creds.auth()
+
     async def read_file(self, location: str, creds: Credentials, rel: str, limit: int) -> bytes:
         """A small file of the directory (e.g. ``MLmodel``), at most ``limit`` bytes."""
-        url = f"{location.removeprefix(DIRECTORY_PREFIX)}/{rel}"
+        url, headers, auth = self._file(location, creds, rel)
         try:
-            resp = await self._http.get(url, headers=creds.headers(), auth=creds.auth())
+            resp = await self._http.get(url, headers=headers, auth=auth)
         except httpx.HTTPError as exc:
             raise RegistryUnreachable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
         if resp.status_code >= 400:
@@ -183,12 +224,10 @@ class RegistryClient:
 
     async def file_sha256(self, location: str, creds: Credentials, rel: str) -> str:
         """The sha256 of one file of the directory, streamed (nothing kept)."""
-        url = f"{location.removeprefix(DIRECTORY_PREFIX)}/{rel}"
+        url, headers, auth = self._file(location, creds, rel)
         digest = hashlib.sha256()
         try:
-            async with self._http.stream(
-                "GET", url, headers=creds.headers(), auth=creds.auth()
-            ) as resp:
+            async with self._http.stream("GET", url, headers=headers, auth=auth) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
                     raise _status_error(f"GET {url}", resp)

@@ -4,8 +4,8 @@
 * A version's artifact location, as ``model-versions/get-download-uri`` returns it, becomes
   the location the fetch init container downloads the directory from:
   ``mlflow+http(s)://<tracking server>/api/2.0/mlflow-artifacts/artifacts/<path>`` (the
-  tracking server's artifact proxy, ``mlflow server --serve-artifacts``). ``mlflow+`` marks
-  a directory listed through that proxy.
+  tracking server's artifact proxy, ``mlflow server --serve-artifacts``), or
+  ``mlflow+s3://bucket/prefix`` (the artifact store itself). ``mlflow+`` marks a directory.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 __all__ = [
     "ARTIFACTS_API",
     "DIRECTORY_PREFIX",
+    "S3_PREFIX",
     "RegistryRef",
     "UnsupportedLocation",
     "is_registry_uri",
@@ -26,6 +27,7 @@ __all__ = [
 
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 DIRECTORY_PREFIX = "mlflow+"
+S3_PREFIX = "mlflow+s3://"
 # the CRD's rule for spec.model.uri accepts exactly these
 _MODELS = re.compile(r"^models:/(?P<name>[^/@\s]+)(?:/(?P<version>[0-9]+)|@(?P<alias>[\w-]+))$")
 
@@ -76,9 +78,12 @@ def proxy_location(tracking_uri: str, download_uri: str) -> str:
     elif download_uri.startswith(("http://", "https://")) and ARTIFACTS_API in download_uri:
         base, _, path = download_uri.partition(ARTIFACTS_API)
         path = path.lstrip("/")
+    elif download_uri.startswith("s3://") and "/" in download_uri.removeprefix("s3://"):
+        # the artifact store itself (a tracking server without --serve-artifacts)
+        return f"{DIRECTORY_PREFIX}{download_uri.rstrip('/')}"
     else:
         raise UnsupportedLocation(
-            f"artifact location {download_uri!r} is not served by an MLflow artifact proxy "
-            "(run the tracking server with --serve-artifacts)"
+            f"artifact location {download_uri!r} is neither behind an MLflow artifact proxy "
+            "(mlflow server --serve-artifacts) nor in S3"
         )
     return f"{DIRECTORY_PREFIX}{base}{ARTIFACTS_API}/{quote(path, safe='/-_.~')}"
