@@ -6,6 +6,7 @@ here, with the chart's ServiceAccount token: what it manages proves the RBAC suf
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -291,6 +292,10 @@ def test_examples_pass_server_side_dry_run(release: Release) -> None:
         assert "created (server dry run)" in out, path
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _md(release: Release, name: str, model: Path, version: str) -> None:
     url = release.store.publish(model, f"{release.namespace}/{model.name}")
     manifest = {
@@ -298,7 +303,7 @@ def _md(release: Release, name: str, model: Path, version: str) -> None:
         "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": release.namespace},
         "spec": {
-            "model": {"uri": url, "version": version},
+            "model": {"uri": url, "version": version, "sha256": _sha256(model)},
             "rollout": {"strategy": "Canary", "analysisInterval": "10s"},
         },
     }
