@@ -138,6 +138,12 @@ def test_registry_unreadable_mid_rollout_never_promotes_and_keeps_serving() -> N
     cluster.reconcile(advance=1)
     cluster.read = RegistryRead.failed("RegistryUnreachable", "models:/iris@champion: timeout")
     cluster.registry_up = False
+    cluster.settle(Verdict.SUCCESSFUL, rounds=1)
+    # one failed read: the round is held, but one slow answer is no Degraded condition
+    held = cluster.status
+    assert held["analysis"][-1]["metric"] == "registry"
+    assert next(c for c in held["conditions"] if c["type"] == "Degraded")["status"] == "False"
+    cluster.read = RegistryRead.failed("RegistryUnreachable", "models:/iris@champion: timeout", 2)
     for _ in range(12):
         cluster.reconcile(Verdict.SUCCESSFUL, advance=10)
     status = cluster.status

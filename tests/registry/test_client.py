@@ -97,6 +97,10 @@ async def test_unreachable_server_and_changed_bytes(registry: Registry) -> None:
             _follow(registry, "models:/iris@champion", "http://127.0.0.1:9"), _creds, {}, 60
         )
         assert down.reason == "RegistryUnreachable"
+        assert down.failures == 1
+        follower = _follow(registry, "models:/iris@champion", "http://127.0.0.1:9")
+        again = await resolver.read(follower, _creds, {}, 0)  # the cache is bypassed
+        assert again.failures == 2  # failures in a row: the decision reports from the second
         pins = {registry.v1.version: "0" * 64}
         changed = await resolver.read(_follow(registry, "models:/iris@champion"), _creds, pins, 60)
         assert changed.reason == "RegistryArtifactChanged"

@@ -243,7 +243,7 @@ def decide(
     )
     placement = placement_of(md, d.state, registry.artifact)
     problems = _problems(snap, placement)
-    if registry.problem is not None:
+    if registry.problem is not None and not registry.quiet:
         problems.insert(0, registry.problem)
     route, route_problems = snap.mode.route(placement, snap.route)
     problems += route_problems

@@ -3,7 +3,9 @@
 * :func:`registry_target`: the artifact to roll out. A ``models:/`` reference resolved this
   time gives it (version, directory, digest) and is pinned in ``status.registry``; a failed
   read keeps the last resolved one (the current version keeps serving, no rollout starts) and
-  becomes a problem whose reason names it.
+  becomes a problem whose reason names it (an unreachable registry only from the second
+  failed read in a row: one slow answer is not worth a Degraded condition, but it holds the
+  rollout all the same).
 * :func:`hold_round`: while the registry cannot be read, an analysis round gets an
   ``Inconclusive`` check ``registry``: nothing promotes on missing data (the alias might have
   moved back), and ``maxInconclusiveRounds`` such rounds pause the rollout.
@@ -51,6 +53,8 @@ TAG_MODELDEPLOYMENT = "canaria.dev/modeldeployment"
 TAG_AT = "canaria.dev/at"
 _VERDICTS = {"Promoted": "promoted", "RolledBack": "rolled-back"}
 R_NOT_READ = "RegistryNotRead"
+R_UNREACHABLE = "RegistryUnreachable"
+QUIET_FAILURES = 1  # failed reads in a row an unreachable registry may have before Degraded
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class RegistryTarget:
     artifact: Artifact | None  # None: nothing resolved yet, nothing to serve
     problem: Problem | None = None
     status: RegistryStatus | None = None
+    quiet: bool = False  # the problem holds rollouts but is not reported (yet)
 
     @property
     def unreadable(self) -> bool:
@@ -118,7 +123,10 @@ def registry_target(
             before.version, before.location, before.digest, secret_name, ref.pinned(before.version)
         )
         message = f"{problem.message} (keeping the last resolved {ref.pinned(before.version)})"
-        return RegistryTarget(kept, replace(problem, message=message), status)
+        quiet = (
+            read is not None and read.reason == R_UNREACHABLE and read.failures <= QUIET_FAILURES
+        )
+        return RegistryTarget(kept, replace(problem, message=message), status, quiet)
     return RegistryTarget(None, problem, status)
 
 

@@ -14,7 +14,7 @@ from canaria_operator.conditions import Problem
 from canaria_operator.kube import SECRETS, Kube, KubeError
 from canaria_operator.reconcile.registry import RegistryWrite
 from canaria_operator.registry.client import Credentials, Server
-from canaria_operator.registry.errors import RegistryError
+from canaria_operator.registry.errors import RegistryError, RegistryUnreachable
 from canaria_operator.registry.read import RegistryRead
 from canaria_operator.registry.resolve import Follower, Resolver
 from canaria_operator.registry.uri import parse_models_uri
@@ -101,11 +101,13 @@ class RegistryIO:
                 done.append(w)
         except RegistryError as exc:
             log.warning(
-                "registry write for %s/%s failed: %s",
+                "registry write for %s/%s failed (retried on the next reconcile): %s",
                 md.namespace,
                 md.name,
                 exc.message,
                 extra={"modeldeployment": f"{md.namespace}/{md.name}"},
             )
+            if isinstance(exc, RegistryUnreachable):
+                return done, []  # the read's RegistryUnreachable says so if it lasts
             return done, [Problem(R_REGISTRY_WRITE_FAILED, f"registry write: {exc.message}")]
         return done, []

@@ -34,7 +34,9 @@ class RegistryRead:
     resolved: Resolved | None = None
     reason: str | None = None  # condition reason when the read failed
     message: str | None = None
+    # consecutive failed reads of this reference (this one included), one per poll at most
+    failures: int = 0
 
     @classmethod
-    def failed(cls, reason: str, message: str) -> RegistryRead:
-        return cls(None, reason, message)
+    def failed(cls, reason: str, message: str, failures: int = 1) -> RegistryRead:
+        return cls(None, reason, message, failures)

@@ -57,6 +57,7 @@ class Resolver:
         self._cache: dict[tuple[str, str, str], tuple[float, RegistryRead]] = {}
         self._digests: dict[tuple[str, tuple[ArtifactFile, ...]], str] = {}
         self._followers: dict[tuple[str, str], Follower] = {}
+        self._failures: dict[tuple[str, str, str], int] = {}
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -96,8 +97,10 @@ class Resolver:
             creds = await credentials()
             resolved = await self._resolve(follower.tracking_uri, creds, follower.ref)
             result = RegistryRead(resolved)
+            self._failures.pop(key, None)
         except RegistryError as exc:
-            result = RegistryRead.failed(exc.reason, f"{follower.ref}: {exc.message}")
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            result = RegistryRead.failed(exc.reason, f"{follower.ref}: {exc.message}", failures)
         self._cache[key] = (self._clock(), result)
         return _check_pin(result, pins)
 
