@@ -356,7 +356,8 @@ def test_problems_named_and_nothing_else_disturbed(flow: Flow) -> None:
             f"canaria.dev/model={name}",
         )
         assert deps["items"] == []
-    assert flow.md()["status"]["phase"] == "Ready"
+    status = flow.md()["status"]
+    assert status["phase"] == "Ready", status["conditions"]
     assert _failed(flow, t0) == []
 
 
