@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "canaria_operator.cli_fetch",
     "canaria_operator.router.cli",
     "canaria_operator.cli_rollout",
+    "canaria_operator.cli_lifecycle",
 )
 # Developer tools (`canaria dev-cluster`, `canaria demo`): registered when installed.
 OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (

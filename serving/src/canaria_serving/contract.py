@@ -50,6 +50,9 @@ ENV_MAX_BATCH_SIZE: Final = "CANARIA_MAX_BATCH_SIZE"
 ENV_MAX_BATCH_DELAY_MS: Final = "CANARIA_MAX_BATCH_DELAY_MS"
 ENV_PAYLOAD_LOG_PATH: Final = "CANARIA_PAYLOAD_LOG_PATH"
 ENV_PAYLOAD_LOG_SAMPLE_RATE: Final = "CANARIA_PAYLOAD_LOG_SAMPLE_RATE"
+# retirement (spec.retire): RFC 3339 times; responses carry Deprecation and Sunset headers
+ENV_SUNSET: Final = "CANARIA_SUNSET"
+ENV_DEPRECATED_AT: Final = "CANARIA_DEPRECATED_AT"
 
 # --- tracks ------------------------------------------------------------------------------
 TRACK_STABLE: Final = "stable"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from canaria_operator.analysis import bounds as B
 from canaria_operator.api.base import ApiModel
@@ -25,8 +26,10 @@ __all__ = [
     "ModelDeploymentSpec",
     "ModelRef",
     "PayloadLog",
+    "Registry",
     "ResourceList",
     "Resources",
+    "Retire",
     "Rollout",
     "RolloutStep",
     "SecretRef",
@@ -43,12 +46,40 @@ class SecretRef(ApiModel):
     name: str
 
 
+class Registry(ApiModel):
+    tracking_uri: str
+    credentials_secret_ref: SecretRef | None = None
+    poll_interval: str = "1m"
+    stable_alias: str = "canaria-stable"
+
+
 class ModelRef(ApiModel):
     uri: str
-    version: str
+    version: str | None = None
     sha256: str | None = None
     name: str | None = None
     credentials_secret_ref: SecretRef | None = None
+    registry: Registry | None = None
+
+    @property
+    def from_registry(self) -> bool:
+        return self.uri.startswith("models:/")
+
+    @model_validator(mode="after")
+    def _version_or_registry(self) -> ModelRef:
+        """The CRD's rules, for objects stored before they were installed."""
+        if self.from_registry:
+            if self.registry is None or self.version is not None:
+                raise ValueError("a models:/ uri needs registry and takes no version")
+        elif self.version is None:
+            raise ValueError("version is required unless uri is a models:/ reference")
+        return self
+
+
+class Retire(ApiModel):
+    at: datetime
+    deprecated_at: datetime | None = None
+    reason: str | None = None
 
 
 class Autoscaling(ApiModel):
@@ -192,5 +223,6 @@ class Rollout(ApiModel):
 
 class ModelDeploymentSpec(ApiModel):
     model: ModelRef
+    retire: Retire | None = None
     serving: Serving = Field(default_factory=Serving)
     rollout: Rollout = Field(default_factory=Rollout)

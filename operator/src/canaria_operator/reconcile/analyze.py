@@ -44,6 +44,16 @@ class Round:
         return planned_checks(self.config, mirrored=self.compared)
 
 
+def _target_version(snap: Snapshot) -> str | None:
+    """spec.model.version, or the registry version a models:/ reference resolves to (the
+    last one resolved while the registry cannot be read)."""
+    if snap.md.spec.model.version is not None:
+        return snap.md.spec.model.version
+    if snap.registry is not None and snap.registry.resolved is not None:
+        return snap.registry.resolved.version
+    return snap.md.status.registry.version if snap.md.status.registry else None
+
+
 def due_round(snap: Snapshot, now: datetime) -> Round | None:
     """The round due at ``now`` for the state in status (pure), or None."""
     md, spec = snap.md, snap.inputs.spec
@@ -51,7 +61,8 @@ def due_round(snap: Snapshot, now: datetime) -> Round | None:
     if (
         state is None
         or state.stable_version is None
-        or state.canary_version != md.spec.model.version
+        or state.canary_version is None
+        or state.canary_version != _target_version(snap)
         or not analysis_due(state, spec, now)
     ):
         return None

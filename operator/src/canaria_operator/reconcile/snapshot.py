@@ -18,6 +18,7 @@ from canaria_operator.analysis.config import AnalysisConfig
 from canaria_operator.api.convert import to_analysis_config, to_rollout_spec
 from canaria_operator.api.model import InvalidObject, ModelDeployment
 from canaria_operator.reconcile.health import TrackHealth, track_health
+from canaria_operator.registry.read import RegistryRead
 from canaria_operator.rollout.model import RolloutSpec
 from canaria_operator.traffic import RouteRead, TrafficMode, traffic_mode
 from canaria_operator.workloads.names import deployment_name
@@ -56,6 +57,9 @@ def secrets_needed(md: ModelDeployment) -> set[str]:
     names = set()
     if md.spec.model.credentials_secret_ref:
         names.add(md.spec.model.credentials_secret_ref.name)
+    registry = md.spec.model.registry
+    if registry is not None and registry.credentials_secret_ref is not None:
+        names.add(registry.credentials_secret_ref.name)
     for track in (md.status.stable, md.status.canary, md.status.previous):
         if track is not None and track.credentials_secret:
             names.add(track.credentials_secret)
@@ -73,6 +77,8 @@ class Snapshot:
     missing_secrets: frozenset[str] = frozenset()
     # The object the traffic mode steers (None: the mode steers none, or names none).
     route: RouteRead | None = None
+    # What the MLflow registry said of spec.model (None: not a models:/ reference).
+    registry: RegistryRead | None = None
 
     @classmethod
     def of(cls, md: ModelDeployment, **observed: Any) -> Snapshot:

@@ -33,6 +33,9 @@ Json = dict[str, Any]
 
 MODEL_DIR = "/models"
 MODEL_FILE = f"{MODEL_DIR}/model.onnx"
+# an MLflow model directory is fetched here; the server loads its model.onnx, and
+# onnxruntime finds the external data files beside it
+MODEL_DIRECTORY = f"{MODEL_DIR}/model"
 PVC_MOUNT = f"{MODEL_DIR}/pvc"
 TMP_DIR = "/tmp"
 PAYLOAD_DIR = "/var/log/canaria"
@@ -114,7 +117,7 @@ def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list
         return f"{PVC_MOUNT}/{path}", [volume], [mount], []
     volume = {"name": "model", "emptyDir": {}}
     return (
-        MODEL_FILE,
+        f"{MODEL_DIRECTORY}/model.onnx" if artifact.kind == "mlflow" else MODEL_FILE,
         [volume],
         [{"name": "model", "mountPath": MODEL_DIR, "readOnly": True}],
         [{"name": "model", "mountPath": MODEL_DIR}],
@@ -122,7 +125,8 @@ def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list
 
 
 def _fetch_container(artifact: Artifact, image: str, pull: str, mounts: list[Json]) -> Json:
-    args = ["fetch", artifact.uri, "--dest", MODEL_FILE]
+    dest = MODEL_DIRECTORY if artifact.kind == "mlflow" else MODEL_FILE
+    args = ["fetch", artifact.uri, "--dest", dest]
     if artifact.sha256:
         args += ["--sha256", artifact.sha256]
     container: Json = {
@@ -181,6 +185,7 @@ def pod_template(
     image: str,
     pull_policy: str = "IfNotPresent",
     annotations: dict[str, str] | None = None,
+    extra_env: list[Json] | None = None,
 ) -> Json:
     """``spec.template`` of the track's Deployment."""
     image = serving.image or image
@@ -196,7 +201,7 @@ def pod_template(
         "imagePullPolicy": pull_policy,
         "command": ["canaria"],
         "args": ["serve"],
-        "env": _serve_env(model_name, track, artifact, serving, model_path),
+        "env": [*_serve_env(model_name, track, artifact, serving, model_path), *(extra_env or [])],
         "ports": [{"name": "http", "containerPort": contract.SERVING_PORT, "protocol": "TCP"}],
         "startupProbe": http_probe(contract.PATH_READY, 2, 150),
         "readinessProbe": http_probe(contract.PATH_READY, 5, 2),
