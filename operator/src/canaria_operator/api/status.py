@@ -17,6 +17,8 @@ from canaria_operator.rollout.model import RolloutState
 
 __all__ = [
     "MAX_HISTORY",
+    "AcceptanceClass",
+    "AcceptanceStatus",
     "AnalysisResult",
     "Condition",
     "ConditionStatus",
@@ -25,6 +27,7 @@ __all__ = [
     "ModelDeploymentStatus",
     "StatusPhase",
     "TrackStatus",
+    "WebhookStatus",
 ]
 
 MAX_HISTORY = 10
@@ -78,6 +81,38 @@ class HistoryEntry(ApiModel):
     finished_at: datetime | None = None
 
 
+class AcceptanceClass(ApiModel):
+    label: str
+    support: int
+    accuracy: float
+    stable_accuracy: float | None = None
+
+
+class AcceptanceStatus(ApiModel):
+    version: str
+    verdict: Literal["Running", "Passed", "Failed", "Error"]
+    message: str | None = None
+    job: str | None = None
+    task: Literal["classification", "regression"] | None = None
+    rows: int | None = None
+    accuracy: float | None = None
+    stable_accuracy: float | None = None
+    mae: float | None = None
+    stable_mae: float | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    classes: tuple[AcceptanceClass, ...] = Field(default=(), max_length=20)
+
+
+class WebhookStatus(ApiModel):
+    name: str
+    type: str
+    passed: bool
+    code: int | None = None
+    message: str | None = None
+    at: datetime | None = None
+
+
 class ModelDeploymentStatus(ApiModel):
     observed_generation: int | None = None
     model_name: str | None = None
@@ -90,6 +125,8 @@ class ModelDeploymentStatus(ApiModel):
     rollout: RolloutState | None = None
     analysis: tuple[AnalysisResult, ...] = ()
     history: tuple[HistoryEntry, ...] = Field(default=(), max_length=MAX_HISTORY)
+    acceptance: AcceptanceStatus | None = None
+    webhooks: tuple[WebhookStatus, ...] = Field(default=(), max_length=10)
 
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

@@ -40,6 +40,7 @@ from canaria_operator.reconcile.desired import (
 from canaria_operator.reconcile.health import track_health
 from canaria_operator.reconcile.snapshot import Snapshot
 from canaria_operator.reconcile.status import degrade, new_status
+from canaria_operator.reconcile.truth import truth_objects, truth_status
 from canaria_operator.rollout import reasons as R
 from canaria_operator.rollout.decision import Decision, Event
 from canaria_operator.rollout.machine import decide as decide_rollout
@@ -201,6 +202,8 @@ def decide(
             state=state,
             canary=None if pods is None else pods.as_canary_pods(),
             action=action,
+            hooks=snap.hooks,
+            acceptance=snap.acceptance,
         ),
         snap.inputs.spec,
         list(checks),
@@ -218,7 +221,9 @@ def decide(
     names = {deployment_name(md.name, v) for v in skip}
     keep = frozenset(key for key in snap.objects if key[1] in names)  # Deployment and HPA
     desired = desired_objects(snap, placement, settings, skip)
-    writes = plan_writes(md, desired, snap.objects, keep)
+    extra, kept = truth_objects(snap, d.state, placement, settings)  # feedback, acceptance
+    desired |= {(o["kind"], o["metadata"]["name"]): o for o in extra}
+    writes = plan_writes(md, desired, snap.objects, keep | kept)
     status = new_status(
         md,
         placement=placement,
@@ -230,6 +235,7 @@ def decide(
         stable_updating=stable_updating(snap, placement, writes),
         now=now,
     )
+    status = truth_status(md, status, d.acceptance, snap.hooks)
     decided = (*d.events, *refused)
     return Outcome(
         writes=tuple(writes),
