@@ -179,8 +179,8 @@ def _consume_round(ctx: Ctx, analysis: list[CheckResult]) -> bool:
     summary = _summary(results)
 
     def say(reason: str, message: str) -> None:
-        """Rounds keep running while paused; the pause's reason stays what status says."""
-        if ctx.state.phase is Phase.PROGRESSING:
+        """Rounds keep running while paused or at a gate; their reason stays in status."""
+        if ctx.state.phase is Phase.PROGRESSING and ctx.state.gate is None:
             ctx.set(reason=reason, message=message)
 
     if verdict is Verdict.SUCCESSFUL:
