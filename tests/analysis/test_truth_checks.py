@@ -97,3 +97,16 @@ def test_the_ground_truth_checks_are_planned_when_asked() -> None:
     assert planned_checks(ACC) == ("accuracy",)
     assert planned_checks(MAE) == ("error",)
     assert "accuracy" not in planned_checks(AnalysisConfig())
+
+
+async def test_a_check_for_the_other_kind_of_model_is_inconclusive() -> None:
+    only_labels = {
+        q.feedback_query(c.M_FEEDBACK_LABELLED, CANARY, TRUTH_W): 300.0,
+        q.feedback_query(c.M_FEEDBACK_LABELLED, STABLE, TRUTH_W): 300.0,
+    }
+    (accuracy,) = await _run(ACC, Answers(only_labels))  # a regressor: no correct counts
+    assert accuracy.verdict is Verdict.INCONCLUSIVE
+    assert "is the model a classifier" in accuracy.message
+    (error,) = await _run(MAE, Answers(only_labels))  # a classifier: no error sums
+    assert error.verdict is Verdict.INCONCLUSIVE
+    assert "is the model a regressor" in error.message

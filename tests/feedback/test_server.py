@@ -163,6 +163,7 @@ def test_truth_reaches_the_pod_that_answered_whichever_pod_receives_it(
     correct = {s: s.metric("canaria_feedback_correct_total") - before[s][1] for s in pair}
     assert labelled == {a: 3, b: 3}
     assert correct == {a: 2, b: 2}  # t-4 (a) and t-5 (b) wrong
+    assert "canaria_feedback_absolute_error_total" not in a.http.get("/metrics").text
     assert b.metric("canaria_feedback_labelled_total", track="canary") >= 3
 
 

@@ -47,13 +47,16 @@ class TruthRound:
     window: timedelta
     at: datetime
 
-    async def _sums(self, metrics: tuple[str, ...], t: q.Target) -> list[float]:
-        values = await asyncio.gather(
-            *(self.p.query(q.feedback_query(m, t, self.window)) for m in metrics)
+    async def _sums(self, metrics: tuple[str, ...], t: q.Target) -> list[float | None]:
+        return list(
+            await asyncio.gather(
+                *(self.p.query(q.feedback_query(m, t, self.window)) for m in metrics)
+            )
         )
-        return [v or 0.0 for v in values]
 
-    async def _both(self, metrics: tuple[str, ...]) -> tuple[list[float], list[float]]:
+    async def _both(
+        self, metrics: tuple[str, ...]
+    ) -> tuple[list[float | None], list[float | None]]:
         c, s = await asyncio.gather(
             self._sums(metrics, self.canary), self._sums(metrics, self.stable)
         )
@@ -70,6 +73,17 @@ class TruthRound:
             **kw,
         )
 
+    def _missing(self, metric: str, what: str) -> CheckResult:
+        """Labels arrived but the sums this check needs are not exported: the model is of
+        the other kind (a regressor has no correct rows, a classifier no error sums)."""
+        return self._result(
+            metric,
+            Verdict.INCONCLUSIVE,
+            f"labelled requests have no {what}: is the model a "
+            f"{'classifier' if metric == ACCURACY else 'regressor'}? (accuracy is for "
+            "classifiers, error for regressors)",
+        )
+
     def _too_few(self, metric: str, n_c: float, n_s: float, least: int) -> CheckResult:
         return self._result(
             metric,
@@ -83,11 +97,14 @@ class TruthRound:
         cfg = self.cfg
         margin = cfg.accuracy_max_drop
         assert margin is not None
-        (n_c, ok_c), (n_s, ok_s) = await self._both((c.M_FEEDBACK_LABELLED, c.M_FEEDBACK_CORRECT))
+        canary, stable = await self._both((c.M_FEEDBACK_LABELLED, c.M_FEEDBACK_CORRECT))
+        n_c, n_s = canary[0] or 0.0, stable[0] or 0.0
         least = cfg.accuracy_min_labels
         if n_c < least or n_s < least:
             return self._too_few(ACCURACY, n_c, n_s, least)
-        ok_c, ok_s = min(ok_c, n_c), min(ok_s, n_s)  # increase() extrapolates
+        if canary[1] is None or stable[1] is None:
+            return self._missing(ACCURACY, "correct-prediction counts")
+        ok_c, ok_s = min(canary[1], n_c), min(stable[1], n_s)  # increase() extrapolates
         test = accuracy_drop_test(round(ok_c), round(n_c), round(ok_s), round(n_s), margin)
         acc_c, acc_s = test.rate_a, test.rate_b
         drop = acc_s - acc_c
@@ -113,10 +130,14 @@ class TruthRound:
         ratio = cfg.error_max_ratio
         assert ratio is not None
         names = (c.M_FEEDBACK_LABELLED, c.M_FEEDBACK_ABS_ERROR, c.M_FEEDBACK_SQUARED_ERROR)
-        (n_c, abs_c, sq_c), (n_s, abs_s, sq_s) = await self._both(names)
+        canary, stable = await self._both(names)
+        n_c, n_s = canary[0] or 0.0, stable[0] or 0.0
         least = cfg.error_min_labels
         if n_c < least or n_s < least:
             return self._too_few(ERROR, n_c, n_s, least)
+        if None in canary[1:] or None in stable[1:]:
+            return self._missing(ERROR, "error sums")
+        abs_c, sq_c, abs_s, sq_s = (float(v or 0.0) for v in (*canary[1:], *stable[1:]))
         test = mae_ratio_test(ErrorSums(abs_c, sq_c, n_c), ErrorSums(abs_s, sq_s, n_s), ratio)
         mae_c, mae_s = test.rate_a, test.rate_b
         limit = ratio * mae_s

@@ -27,7 +27,7 @@ def start_feedback(
         settings,
         task=rt.task,
         output=output,
-        metrics=FeedbackMetrics(registry, ids),
+        metrics=FeedbackMetrics(registry, ids, rt.task),
         host=host,
         port=port,
     )

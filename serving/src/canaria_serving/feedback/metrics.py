@@ -1,6 +1,12 @@
-"""The feedback metrics of one served model (names and labels from the contract)."""
+"""The feedback metrics of one served model (names and labels from the contract).
+
+A classifier exports labelled and correct rows; a regressor labelled rows and the sums of
+|error| and error^2 (a series that cannot apply is not exported, so a check asking for it
+sees no data rather than zeros)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -13,20 +19,21 @@ _MODEL = [c.L_MODEL, c.L_VERSION, c.L_TRACK]
 
 
 class FeedbackMetrics:
-    def __init__(self, registry: CollectorRegistry, ids: tuple[str, str, str]) -> None:
-        def counter(name: str, text: str) -> Counter:
-            return Counter(name, text, _MODEL, registry=registry)
+    def __init__(self, registry: CollectorRegistry, ids: tuple[str, str, str], task: str) -> None:
+        def counter(name: str, text: str) -> Any:
+            return Counter(name, text, _MODEL, registry=registry).labels(*ids)
 
-        self.labelled = counter(c.M_FEEDBACK_LABELLED, "Rows whose truth arrived.").labels(*ids)
-        self.correct = counter(
-            c.M_FEEDBACK_CORRECT, "Labelled rows predicted right (classifiers)."
-        ).labels(*ids)
-        self.abs_error = counter(
-            c.M_FEEDBACK_ABS_ERROR, "Sum of |truth - prediction| of labelled rows (regressors)."
-        ).labels(*ids)
-        self.squared_error = counter(
-            c.M_FEEDBACK_SQUARED_ERROR, "Sum of (truth - prediction)^2 (regressors)."
-        ).labels(*ids)
+        self.labelled = counter(c.M_FEEDBACK_LABELLED, "Rows whose truth arrived.")
+        self.correct, self.abs_error, self.squared_error = None, None, None
+        if task == "classification":
+            self.correct = counter(c.M_FEEDBACK_CORRECT, "Labelled rows predicted right.")
+        else:
+            self.abs_error = counter(
+                c.M_FEEDBACK_ABS_ERROR, "Sum of |truth - prediction| of labelled rows."
+            )
+            self.squared_error = counter(
+                c.M_FEEDBACK_SQUARED_ERROR, "Sum of (truth - prediction)^2 of labelled rows."
+            )
         unmatched = Counter(
             c.M_FEEDBACK_UNMATCHED,
             "Feedback items no pod could match, by reason (counted where the call arrived).",
@@ -51,6 +58,8 @@ class FeedbackMetrics:
 
     def scored(self, s: Score) -> None:
         self.labelled.inc(s.rows)
-        self.correct.inc(s.correct)
-        self.abs_error.inc(s.abs_error)
-        self.squared_error.inc(s.squared_error)
+        if self.correct is not None:
+            self.correct.inc(s.correct)
+        if self.abs_error is not None and self.squared_error is not None:
+            self.abs_error.inc(s.abs_error)
+            self.squared_error.inc(s.squared_error)
