@@ -241,6 +241,9 @@ def test_2_a_less_accurate_version_is_rolled_back_once_its_labels_arrive(stage: 
     assert "accuracy Failed" in rollout["message"]
     assert "error-rate Failed" not in rollout["message"]
     assert "prediction-drift Failed" not in rollout["message"]
+    # the next rollout deletes this rolled-back canary at once (and the predictions it
+    # keeps): let the truths of its last answers arrive first
+    time.sleep(LABEL_DELAY + 3)
     sent = _summary(stage, "2 less accurate v3", t0)
     mine = [s for s in sent if s.version == "3"]
     assert mine, "v3 answered no client: nothing was judged"
@@ -344,6 +347,29 @@ def test_5_a_truth_for_an_expired_id_is_counted_as_unmatched(stage: Stage) -> No
         for item in (body.get("unmatched") or []) if isinstance(body, dict) else []:
             reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
     print(f"[5 expired id] truths the client sent that no pod matched, by reason: {reasons}")
+    slow = [(round(at - stage.started), round(took, 2)) for at, took, _ in stage.load.calls]
+    slow = sorted(slow, key=lambda c: -c[1])[:5]
+    print(f"[5 expired id] slowest feedback calls (s into the run, s taken): {slow}")
+    late = [
+        (
+            round(s.at - stage.started),
+            s.version,
+            body["unmatched"][0]["reason"],
+            len(body["unmatched"]),
+        )
+        for code, body in fb
+        if code != 200 and isinstance(body, dict) and body.get("unmatched")
+        for s in stage.load.sent
+        if s.id == body["unmatched"][0]["id"]
+    ]
+    print(
+        f"[5 expired id] calls with unmatched truths (first sent at s, by, why, how many): {late}"
+    )
+    ends = [
+        (h["version"], h["result"], round(_ts(h["finishedAt"]) - stage.started))
+        for h in stage.md()["status"].get("history") or []
+    ]
+    print(f"[5 expired id] rollouts ended (version, result, s into the run): {ends}")
     print(
         f"[5 expired id] {old.id} ({time.time() - old.at:.0f} s old) -> 404 expired; "
         f"unmatched(expired) = {n:.0f}; client feedback calls: {len(fb)}, "

@@ -50,6 +50,7 @@ class TruthLoad:
     workers: int = 4
     sent: list[Sent] = field(default_factory=list)
     feedback: list[tuple[int, Any]] = field(default_factory=list)  # (status, body)
+    calls: list[tuple[float, float, int]] = field(default_factory=list)  # (at, seconds, items)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -112,8 +113,10 @@ class TruthLoad:
                 for s in batch:
                     s.labelled = True
                 items = [{"id": s.id, "truth": s.truth} for s in batch]
+                started = time.time()
                 try:
                     resp = await client.post(path, json={"feedback": items})
+                    self.calls.append((started, time.time() - started, len(items)))
                     self.feedback.append((resp.status_code, resp.json()))
                 except (httpx.HTTPError, ValueError) as exc:
                     self.feedback.append((0, repr(exc)))

@@ -63,7 +63,9 @@ class Peers:
         if not addresses:
             return out
         body = orjson.dumps({"feedback": [{"id": i.id, "truth": i.truth} for i in items]})
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        # a pod that is going away may still be listed for a moment: do not wait long for it
+        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 0.5))
+        async with httpx.AsyncClient(timeout=timeout) as client:
             replies = await asyncio.gather(
                 *(self._one(client, ip, body) for ip in addresses), return_exceptions=True
             )
