@@ -6,6 +6,7 @@ here, with the chart's ServiceAccount token: what it manages proves the RBAC suf
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -301,12 +302,13 @@ def test_examples_pass_server_side_dry_run(release: Release) -> None:
 
 def _md(release: Release, name: str, model: Path, version: str) -> None:
     url = release.store.publish(model, f"{release.namespace}/{model.name}")
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()  # required for http:// models
     manifest = {
         "apiVersion": "canaria.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": release.namespace},
         "spec": {
-            "model": {"uri": url, "version": version},
+            "model": {"uri": url, "version": version, "sha256": sha},
             "rollout": {"strategy": "Canary", "analysisInterval": "10s"},
         },
     }
