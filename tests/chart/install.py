@@ -31,13 +31,21 @@ def image_values(image: str) -> dict[str, Any]:
 class ChartOperator:
     """A Helm release of the chart watching one namespace."""
 
-    def __init__(self, cluster: Any, namespace: str, image: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        cluster: Any,
+        namespace: str,
+        image: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.cluster, self.namespace, self.image = cluster, namespace, image
+        self.env = {**TEST_ENV, **(env or {})}
         self.release = f"c{uuid.uuid4().hex[:5]}"
         self.values_file = workdir / f"{self.release}-values.yaml"
 
     def values(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        env = [{"name": k, "value": v} for k, v in TEST_ENV.items()]
+        env = [{"name": k, "value": v} for k, v in self.env.items()]
         return {
             **image_values(self.image),
             "watchNamespaces": [self.namespace],

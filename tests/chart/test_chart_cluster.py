@@ -300,15 +300,18 @@ def test_examples_pass_server_side_dry_run(release: Release) -> None:
         assert "created (server dry run)" in out, path
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _md(release: Release, name: str, model: Path, version: str) -> None:
     url = release.store.publish(model, f"{release.namespace}/{model.name}")
-    sha = hashlib.sha256(model.read_bytes()).hexdigest()  # required for http:// models
     manifest = {
         "apiVersion": "canaria.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": release.namespace},
         "spec": {
-            "model": {"uri": url, "version": version, "sha256": sha},
+            "model": {"uri": url, "version": version, "sha256": _sha256(model)},
             "rollout": {"strategy": "Canary", "analysisInterval": "10s"},
         },
     }

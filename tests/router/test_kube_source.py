@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 import uuid
 from collections.abc import Callable
@@ -88,6 +89,7 @@ async def eventually(check: Callable[[], bool], within: float = 30.0) -> float:
 
 @pytest.mark.cluster
 async def test_watches_pods_and_status_on_real_api_server(dev_cluster: Any) -> None:
+    from canaria_devtools.devcluster.nodeconfig import PAUSE_IMAGE
     from canaria_operator.kube.client import Kube
     from canaria_operator.kube.paths import MODELDEPLOYMENTS, PODS
     from tests.operator_cluster.support import install_crds
@@ -130,9 +132,14 @@ async def test_watches_pods_and_status_on_real_api_server(dev_cluster: Any) -> N
                     "metadata": {
                         "name": name,
                         "labels": pod(name, track, version)["metadata"]["labels"],
-                        "annotations": {"canaria.dev/dev-cluster-run": "false"},
                     },
-                    "spec": {"containers": [{"name": "serve", "image": "canaria"}]},
+                    # a real container on the node (it need not serve: the router only
+                    # watches which pods are Ready, and where)
+                    "spec": {
+                        "containers": [
+                            {"name": "serve", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}
+                        ]
+                    },
                 },
             )
         await eventually(
@@ -143,7 +150,9 @@ async def test_watches_pods_and_status_on_real_api_server(dev_cluster: Any) -> N
                 and src.current.canary_weight == 20
             )
         )
-        assert all(b.host.startswith("127.") for b in src.current.stable + src.current.canary)
+        pod_net = ipaddress.ip_network(dev_cluster.net.pod_cidr)
+        backends = src.current.stable + src.current.canary
+        assert all(ipaddress.ip_address(b.host) in pod_net for b in backends)
         await kube.patch_status(MODELDEPLOYMENTS, ns, "m", {"rollout": {"canaryWeight": 60}})
         took = await eventually(lambda: src.current.canary_weight == 60, within=5)
         assert took < 1.0, f"weight change applied after {took:.2f}s"

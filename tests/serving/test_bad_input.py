@@ -121,15 +121,6 @@ CASES: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
         "shape must be a list of non-negative integers",
     ),
     (
-        "zero rows",
-        "POST",
-        "/v2/models/clf/infer",
-        v2(data=[], shape=[0, 6]),
-        J,
-        400,
-        "at least one row",
-    ),
-    (
         "too many rows",
         "POST",
         "/v2/models/clf/infer",
@@ -384,19 +375,39 @@ def test_bad_input_is_a_clear_4xx(
 
 
 def test_nan_literal_and_non_finite_policy(classifier: Served) -> None:
-    """JSON has no NaN; a client that sends it gets a 400. With --allow-non-finite, inf passes."""
+    """JSON has no NaN, but Python's json writes it: the literal is read, and refused as a
+    non-finite value unless --allow-non-finite."""
     import httpx
 
     body = b'{"inputs":[{"name":"X","shape":[1,6],"datatype":"FP32","data":[NaN,1,1,1,1,1]}]}'
     r = httpx.post(classifier.url + "/v2/models/clf/infer", content=body, headers=J)
+    assert r.status_code == 400
+    assert "contains NaN or infinite values" in r.json()["error"]
+    broken = body.replace(b"NaN", b"NaX")
+    r = httpx.post(classifier.url + "/v2/models/clf/infer", content=broken, headers=J)
     assert r.status_code == 400
     assert "malformed JSON" in r.json()["error"]
     url, proc = start_server(classifier.path, "--allow-non-finite")
     try:
         r = httpx.post(url + "/v2/models/clf/infer", content=v2(data=[1e39] * 6), headers=J)
         assert r.status_code == 200, r.text
+        r = httpx.post(url + "/v2/models/clf/infer", content=body, headers=J)
+        assert r.status_code == 200, r.text
     finally:
         stop_server(proc)
+
+
+def test_zero_rows_are_an_empty_answer(classifier: Served) -> None:
+    """A zero-length dimension is a valid tensor: the model answers with empty outputs."""
+    import httpx
+
+    r = httpx.post(
+        classifier.url + "/v2/models/clf/infer", content=v2(data=[], shape=[0, 6]), headers=J
+    )
+    assert r.status_code == 200, r.text
+    label, proba = r.json()["outputs"]
+    assert (label["shape"], label["data"]) == ([0], [])
+    assert (proba["shape"], proba["data"]) == ([0, 3], [])
 
 
 def test_garbage_on_the_socket_does_not_kill_the_server(classifier: Served) -> None:

@@ -36,6 +36,8 @@ _FLAGS: dict[str, str] = {
     "max_rows": "max_rows",
     "allow_non_finite": "allow_non_finite",
     "intra_op_threads": "intra_op_threads",
+    "large_intra_op_threads": "large_intra_op_threads",
+    "request_timeout": "request_timeout_s",
     "log_format": "log_format",
     "log_level": "log_level",
 }
@@ -48,7 +50,11 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     p.add_argument(
-        "model", nargs="?", type=Path, help=f"the .onnx file (env {contract.ENV_MODEL_PATH})"
+        "model",
+        nargs="?",
+        type=Path,
+        help=f"the .onnx file, or a directory holding one and its external data "
+        f"(env {contract.ENV_MODEL_PATH})",
     )
     p.add_argument("--name", help="served model name (default: model card, else file stem)")
     p.add_argument("--version", help="model version (default: model card, else '1')")
@@ -69,6 +75,16 @@ def register(subparsers: Any) -> None:
         help="accept NaN/Inf inputs (rejected by default)",
     )
     p.add_argument("--intra-op-threads", type=int, help="onnxruntime threads per call (0 = all)")
+    p.add_argument(
+        "--large-intra-op-threads",
+        type=int,
+        help="onnxruntime threads for large requests and slow models (default 0 = all)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        help="seconds a model call may take before its requests get a 503 (default 60)",
+    )
     p.add_argument("--log-format", choices=("text", "json"))
     p.add_argument("--log-level")
     p.set_defaults(func=run_serve)
@@ -120,7 +136,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         print(f"canaria serve: invalid settings: {problems}", file=sys.stderr)
         return 2
-    if not settings.model_path.is_file():
+    if not settings.model_path.exists():
         print(f"canaria serve: model file not found: {settings.model_path}", file=sys.stderr)
         return 2
     setup_logging(settings.log_format, settings.log_level)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
+from math import isnan
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from canaria_serving import contract as c
 
 __all__ = [
+    "MAX_OBSERVED_VALUES",
     "PROTOCOLS",
     "BufferedCounter",
     "BufferedHistogram",
@@ -39,6 +41,7 @@ __all__ = [
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output and nobody queries them
 
 PROTOCOLS = ("v2", "v1", "predict")
+MAX_OBSERVED_VALUES = 4096  # per request, into the prediction histogram
 _MODEL = [c.L_MODEL, c.L_VERSION, c.L_TRACK]
 
 
@@ -66,6 +69,8 @@ class BufferedHistogram:
         self._dirty = False
 
     def observe(self, value: float) -> None:
+        if isnan(value):  # NaN has no bucket: not counted (and kept out of the sum)
+            return
         self._counts[bisect_left(self._bounds, value)] += 1
         self._sum += value
         self._dirty = True
@@ -73,6 +78,8 @@ class BufferedHistogram:
     def observe_many(self, values: np.ndarray) -> None:
         """All values at once: one numpy pass instead of a Python loop per row."""
         v = values.astype(np.float64, copy=False).reshape(-1)
+        if not np.isfinite(v.sum()):  # NaN has no bucket: not counted (and kept out of the sum)
+            v = v[~np.isnan(v)]
         idx = np.searchsorted(self._bounds, v, side="left")
         counts = np.bincount(idx, minlength=len(self._bounds))
         for i in np.flatnonzero(counts).tolist():
@@ -179,6 +186,8 @@ class ServingMetrics:
             ).labels(*ids)
         )
         self._class_child: dict[object, BufferedCounter] = {}
+        # without known classes (a model with no card), labels get a series as they appear
+        self._open_classes = not classes
         for name in classes[: c.MAX_CLASS_LABELS]:
             child = BufferedCounter(predictions.labels(*ids, name))
             self._class_child[name] = child
@@ -254,7 +263,8 @@ class ServingMetrics:
 
     def observe_classes(self, labels: np.ndarray) -> None:
         if labels.size == 1:
-            self._count_class(labels.flat[0].item(), 1)
+            first = labels.flat[0]
+            self._count_class(first.item() if isinstance(first, np.generic) else first, 1)
             return
         values, counts = np.unique(labels, return_counts=True)
         for value, count in zip(values.tolist(), counts.tolist(), strict=True):
@@ -266,6 +276,10 @@ class ServingMetrics:
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             child = self._class_child.get(str(value))
+        if child is None and self._open_classes and len(self._class_child) < c.MAX_CLASS_LABELS:
+            child = BufferedCounter(self._predictions.labels(*self._ids, str(value)))
+            self._class_child[value] = self._class_child[str(value)] = child
+            self._buffered.append(child)
         if child is None:
             if self._other_class is None:
                 self._other_class = BufferedCounter(
@@ -277,6 +291,8 @@ class ServingMetrics:
 
     def observe_values(self, values: np.ndarray) -> None:
         flat = values.reshape(-1)
+        if flat.size > MAX_OBSERVED_VALUES:  # a large output (an image): an even sample of it
+            flat = flat[:: -(-flat.size // MAX_OBSERVED_VALUES)]
         if flat.size <= 4:
             for v in flat.tolist():
                 self.prediction_value.observe(v)

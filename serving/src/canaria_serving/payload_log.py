@@ -22,10 +22,12 @@ __all__ = ["PayloadLogger"]
 
 log = logging.getLogger("canaria.serve")
 _STOP = object()
-_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
 def _default(obj: Any) -> Any:
+    if hasattr(obj, "dtype") and obj.dtype.kind == "V":  # bfloat16
+        return obj.astype("float32").tolist()
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if isinstance(obj, bytes):
@@ -52,6 +54,7 @@ class PayloadLogger:
         self._on_drop = on_drop
         self._thread: threading.Thread | None = None
         self.dropped = 0
+        self._warned = False
 
     def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,25 +86,35 @@ class PayloadLogger:
 
     def _write_loop(self) -> None:
         # unbuffered O_APPEND, one write per record: with several workers appending to the
-        # same file, records never interleave mid-line
+        # same file, records never interleave mid-line. A record that cannot be written is
+        # dropped and counted; the writer itself never stops before shutdown.
         with self._path.open("ab", buffering=0) as f:
             while True:
                 item = self._queue.get()
                 if item is _STOP:
                     break
-                assert isinstance(item, tuple)
-                ts, request_id, protocol, inputs, outputs = item
-                line = orjson.dumps(
-                    {
-                        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
-                        + f".{int((ts % 1) * 1e6):06d}Z",
-                        "request_id": request_id,
-                        "protocol": protocol,
-                        **self._ids,
-                        "inputs": inputs,
-                        "outputs": outputs,
-                    },
-                    default=_default,
-                    option=_OPTS,
-                )
-                f.write(line)
+                try:
+                    f.write(self._line(item))
+                except Exception as exc:
+                    self.dropped += 1
+                    self._on_drop()
+                    if not self._warned:
+                        self._warned = True
+                        log.error("payload log: dropping a record that cannot be written: %s", exc)
+
+    def _line(self, item: object) -> bytes:
+        assert isinstance(item, tuple)
+        ts, request_id, protocol, inputs, outputs = item
+        return orjson.dumps(
+            {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+                + f".{int((ts % 1) * 1e6):06d}Z",
+                "request_id": request_id,
+                "protocol": protocol,
+                **self._ids,
+                "inputs": inputs,
+                "outputs": outputs,
+            },
+            default=_default,
+            option=_OPTS,
+        )

@@ -54,6 +54,9 @@ class ServeSettings(BaseSettings):
     # onnxruntime threads for requests with more than inline_rows rows (run in a worker thread);
     # 0 = all cores. A second session is created only when it differs from intra_op_threads.
     large_intra_op_threads: int = Field(default=0, ge=0)
+    # a model call that has not returned by then fails its requests with a 503 and turns
+    # readiness false until it returns
+    request_timeout_s: float = Field(default=60.0, gt=0)
     drift_window: int = Field(default=5_000, ge=10)
     drift_min_rows: int = Field(default=50, ge=1)
     drift_interval_s: float = Field(default=5.0, gt=0)

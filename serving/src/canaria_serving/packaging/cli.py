@@ -37,6 +37,45 @@ def register(sub: Any) -> None:
         "(default 1e-4)",
     )
     p.set_defaults(func=_run)
+    c: argparse.ArgumentParser = sub.add_parser(
+        "card",
+        help="attach a model card (feature names, drift reference) to an existing ONNX model",
+        description=(
+            "Run an ONNX model made elsewhere (PyTorch, TensorFlow, skl2onnx exports; one "
+            "numeric [rows, features] input) on a sample and write the model card into the "
+            "file: feature names (the sample's columns), per-feature reference bins for input "
+            "drift, and the model's prediction distribution on the sample. `canaria serve` "
+            "then reports input drift and prediction metrics against it."
+        ),
+    )
+    c.add_argument("model", type=Path, help="the .onnx file (or its directory)")
+    c.add_argument("--sample", type=Path, required=True, help="inputs: .csv, .npy or .parquet")
+    c.add_argument("-o", "--output", type=Path, help="write here instead of in place")
+    c.add_argument("--name", help="model name (default: the file's stem)")
+    c.add_argument("--version", help="model version (default 1)")
+    c.set_defaults(func=_run_card)
+
+
+def _run_card(args: argparse.Namespace) -> int:
+    from canaria_serving.packaging.card import attach_card
+    from canaria_serving.packaging.errors import PackagingError
+    from canaria_serving.runtime.loading import ModelLoadError
+
+    try:
+        card = attach_card(
+            args.model, args.sample, args.output, name=args.name, version=args.version
+        )
+    except (PackagingError, ModelLoadError, OSError) as exc:
+        print(f"canaria card: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    where = args.output or args.model
+    print(
+        f"wrote the model card into {where}: name={card.name} version={card.version} "
+        f"{card.task}, {len(card.feature_names)} features ({', '.join(card.feature_names[:5])}"
+        f"{', ...' if len(card.feature_names) > 5 else ''}), reference from "
+        f"{card.sample_rows} sample rows"
+    )
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

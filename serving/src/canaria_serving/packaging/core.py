@@ -23,9 +23,9 @@ from canaria_serving.packaging.loading import (
 )
 from canaria_serving.packaging.parity import DEFAULT_TOLERANCE, Parity, check_parity
 from canaria_serving.packaging.reference import feature_reference, prediction_reference
-from canaria_serving.runtime.model import v2_datatype
+from canaria_serving.runtime.schema import v2_datatype
 
-__all__ = ["PackagedModel", "package_file", "package_model", "write_packaged"]
+__all__ = ["PackagedModel", "package_file", "package_model", "schema_of", "write_packaged"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class PackagedModel:
         return hashlib.sha256(self.onnx_bytes).hexdigest()
 
 
-def _schema(args: Any) -> list[InputSchema]:
+def schema_of(args: Any) -> list[InputSchema]:
     return [
         InputSchema(
             name=a.name,
@@ -87,8 +87,8 @@ def package_model(
         task="classification" if classifier else "regression",
         feature_names=sample.feature_names,
         classes=[str(c) for c in classes] if classifier and classes is not None else None,
-        inputs=_schema(sess.get_inputs()),
-        outputs=_schema(sess.get_outputs()),
+        inputs=schema_of(sess.get_inputs()),
+        outputs=schema_of(sess.get_outputs()),
         content_sha256=hashlib.sha256(content).hexdigest(),
         sklearn_estimator=describe(est),
         parity=parity.as_dict(),

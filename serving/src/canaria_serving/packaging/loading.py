@@ -14,7 +14,14 @@ import numpy as np
 
 from canaria_serving.packaging.errors import PackagingError
 
-__all__ = ["Sample", "expected_features", "load_estimator", "load_sample"]
+__all__ = [
+    "Sample",
+    "expected_features",
+    "load_estimator",
+    "load_sample",
+    "read_sample",
+    "read_table",
+]
 
 MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib")
 SAMPLE_SUFFIXES = (".csv", ".npy", ".parquet")
@@ -62,7 +69,7 @@ def expected_features(est: Any) -> tuple[int | None, list[str] | None]:
     )
 
 
-def _read_table(path: Path) -> tuple[np.ndarray, list[str] | None]:
+def read_table(path: Path) -> tuple[np.ndarray, list[str] | None]:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
@@ -86,8 +93,8 @@ def _read_table(path: Path) -> tuple[np.ndarray, list[str] | None]:
     return df.to_numpy(dtype=np.float64), [str(c) for c in df.columns]
 
 
-def load_sample(path: Path, est: Any) -> Sample:
-    """Read the sample and check it against what the estimator was fitted on."""
+def read_sample(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """(float64 rows, column names or None) of a .csv, .npy or .parquet sample."""
     if path.suffix.lower() not in SAMPLE_SUFFIXES:
         raise PackagingError(
             f"{path}: unknown sample file type {path.suffix!r}; expected one of "
@@ -95,7 +102,12 @@ def load_sample(path: Path, est: Any) -> Sample:
         )
     if not path.is_file():
         raise PackagingError(f"{path}: no such sample file")
-    data, columns = _read_table(path)
+    return read_table(path)
+
+
+def load_sample(path: Path, est: Any) -> Sample:
+    """Read the sample and check it against what the estimator was fitted on."""
+    data, columns = read_sample(path)
     n_expected, names_expected = expected_features(est)
     if names_expected is not None and columns is not None:
         missing = [n for n in names_expected if n not in columns]

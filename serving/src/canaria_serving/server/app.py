@@ -6,12 +6,14 @@ everything else. Errors from both map to HTTP in :mod:`errors`, and only there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
+from canaria_serving.runtime.loading import ModelLoadError
 from canaria_serving.server.errors import install_error_handlers
 from canaria_serving.server.fastpath import FastPath
 from canaria_serving.server.routes import build_router
@@ -20,6 +22,8 @@ from canaria_serving.settings import ServeSettings
 
 __all__ = ["create_app", "create_app_from_env"]
 
+log = logging.getLogger("canaria.serve")
+
 
 def create_app(settings: ServeSettings) -> FastPath:
     """Build the ASGI app; the model loads and warms up in the lifespan startup."""
@@ -27,7 +31,11 @@ def create_app(settings: ServeSettings) -> FastPath:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await service.startup()
+        try:
+            await service.startup()
+        except ModelLoadError as exc:  # said once, plainly, before uvicorn's own report
+            log.error("cannot serve %s: %s", settings.model_path, exc)
+            raise
         try:
             yield
         finally:

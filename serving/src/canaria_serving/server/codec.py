@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any
 
@@ -9,8 +10,15 @@ import numpy as np
 import orjson
 
 from canaria_serving.runtime.model import ModelRuntime
+from canaria_serving.runtime.schema import BF16, SEQ_MAP
 from canaria_serving.server.errors import BadRequest
-from canaria_serving.server.validation import Limits, describe, from_bytes, to_tensor
+from canaria_serving.server.validation import (
+    Limits,
+    check_symbols,
+    describe,
+    from_bytes,
+    to_tensor,
+)
 
 __all__ = [
     "BinaryResponse",
@@ -32,6 +40,11 @@ def decode_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if b"NaN" in body or b"Infinity" in body:  # the literals Python's json writes
+            try:
+                return json.loads(body)
+            except (ValueError, RecursionError):
+                pass
         raise BadRequest(f"malformed JSON body: {exc}") from None
 
 
@@ -41,7 +54,7 @@ def encode_json(obj: Any) -> bytes:
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray | np.generic):
-        return obj.tolist()
+        return (obj.astype(np.float32) if obj.dtype == BF16 else obj).tolist()
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "replace")
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
@@ -55,7 +68,7 @@ class V2Request:
         feeds: dict[str, np.ndarray],
         outputs: list[str] | None,
         id_: str | None,
-        rows: int,
+        rows: int | None,
         binary_outputs: frozenset[str] = frozenset(),
     ) -> None:
         self.feeds = feeds
@@ -114,7 +127,7 @@ def decode_v2(
     """Decode a V2 request; ``binary`` is the data after the JSON header (binary extension)."""
     req = _expect_object(body, "the request body")
     inputs = req.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
+    if not isinstance(inputs, list) or (not inputs and runtime.inputs):
         raise BadRequest("'inputs' must be a non-empty list of tensors")
     feeds: dict[str, np.ndarray] = {}
     offset = 0
@@ -159,16 +172,28 @@ def decode_v2(
     missing = [describe(s) for s in runtime.inputs if s.name not in feeds]
     if missing:
         raise BadRequest(f"missing input(s) {', '.join(missing)}")
-    rows = {a.shape[0] for a in feeds.values() if a.ndim}
-    if len(rows) > 1:
-        raise BadRequest(f"inputs disagree on the number of rows: {sorted(rows)}")
+    if runtime.symbols:
+        check_symbols(runtime.symbols, feeds)
     outputs, binary_outputs = _requested_outputs(req.get("outputs"), runtime)
     if _flag(req.get("parameters"), "binary_data_output"):
         binary_outputs = frozenset(outputs or runtime.output_names)
     request_id = req.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
-    return V2Request(feeds, outputs, request_id, rows.pop() if rows else 1, binary_outputs)
+    return V2Request(feeds, outputs, request_id, batch_rows(runtime, feeds), binary_outputs)
+
+
+def batch_rows(runtime: ModelRuntime, feeds: dict[str, np.ndarray]) -> int | None:
+    """The rows of a request that could be stacked with others (None: it runs on its own)."""
+    if not runtime.batchable:
+        return None
+    rows = None
+    for a in feeds.values():
+        if rows is None:
+            rows = a.shape[0]
+        elif a.shape[0] != rows:
+            return None
+    return rows
 
 
 def _requested_outputs(
@@ -195,35 +220,82 @@ def _requested_outputs(
     return names or None, frozenset(binary)
 
 
-def _raw(arr: np.ndarray) -> bytes:
+def _raw(arr: Any) -> bytes:
     """Raw little-endian bytes of a tensor; BYTES as 4-byte-length-prefixed elements."""
-    if arr.dtype.kind in "OUS":
+    if isinstance(arr, list) or arr.dtype.kind in "OUS":
         parts = []
-        for v in arr.reshape(-1).tolist():
-            b = v if isinstance(v, bytes) else str(v).encode()
+        for v in arr if isinstance(arr, list) else arr.reshape(-1).tolist():
+            b = v if isinstance(v, bytes) else _text(v).encode()
             parts.append(struct.pack("<I", len(b)) + b)
         return b"".join(parts)
+    if arr.dtype == BF16:
+        return np.ascontiguousarray(arr).view(np.uint16).astype("<u2", copy=False).tobytes()
     return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+
+
+def _text(v: Any) -> str:
+    """One BYTES element as text; a map (ZipMap) as its JSON object."""
+    return orjson.dumps(_json_map(v)).decode() if isinstance(v, dict) else str(v)
+
+
+def _json_map(m: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): v for k, v in m.items()}
+
+
+def _finite(arr: np.ndarray) -> bool:
+    if arr.dtype.kind != "f" and arr.dtype != BF16:
+        return True
+    return bool(np.isfinite(arr).all())
 
 
 def encode_v2(
     runtime: ModelRuntime,
     request_id: str | None,
     names: list[str],
-    outputs: list[np.ndarray],
+    outputs: list[Any],
     binary: frozenset[str] = frozenset(),
 ) -> bytes:
+    """The V2 response. JSON has no NaN or infinity: a float output holding them is written
+    with the literals ``NaN``, ``Infinity``, ``-Infinity`` (as Python's json and tritonclient
+    read them); use the binary extension for strict JSON parsers."""
+    header = _encode_v2(runtime, request_id, names, outputs, binary, exact=False)
+    if b"null" in header:  # orjson writes NaN and infinity as null: look again, exactly
+        header = _encode_v2(runtime, request_id, names, outputs, binary, exact=True)
+    if binary:
+        data = b"".join(_raw(a) for n, a in zip(names, outputs, strict=True) if n in binary)
+        return BinaryResponse(header, data)
+    return header
+
+
+def _encode_v2(
+    runtime: ModelRuntime,
+    request_id: str | None,
+    names: list[str],
+    outputs: list[Any],
+    binary: frozenset[str],
+    *,
+    exact: bool,
+) -> bytes:
     tensors = []
-    chunks: list[bytes] = []
+    plain = True
     for name, arr in zip(names, outputs, strict=True):
         spec = runtime.output_by_name[name]
-        tensor: dict[str, Any] = {"name": name, "datatype": spec.datatype, "shape": list(arr.shape)}
+        shape = [len(arr)] if spec.kind == SEQ_MAP else list(arr.shape)
+        tensor: dict[str, Any] = {"name": name, "datatype": spec.datatype, "shape": shape}
         if name in binary:
-            chunks.append(_raw(arr))
-            tensor["parameters"] = {"binary_data_size": len(chunks[-1])}
+            tensor["parameters"] = {"binary_data_size": _raw_size(arr)}
+        elif spec.kind == SEQ_MAP:
+            tensor["data"] = [_json_map(m) for m in arr]
         else:
             data: Any = arr.reshape(-1)
-            tensor["data"] = data.tolist() if data.dtype.kind in "OUS" else data
+            if data.dtype.kind in "OUS":
+                data = data.tolist()
+            elif exact and not _finite(data):
+                plain = False
+                data = (data.astype(np.float32) if data.dtype == BF16 else data).tolist()
+            elif data.dtype == BF16:
+                data = data.astype(np.float32)
+            tensor["data"] = data
         tensors.append(tensor)
     response: dict[str, Any] = {
         "model_name": runtime.name,
@@ -232,9 +304,13 @@ def encode_v2(
     }
     if request_id is not None:
         response["id"] = request_id
-    if chunks:
-        return BinaryResponse(encode_json(response), b"".join(chunks))
-    return encode_json(response)
+    return encode_json(response) if plain else json.dumps(response, default=_default).encode()
+
+
+def _raw_size(arr: Any) -> int:
+    if isinstance(arr, list) or arr.dtype.kind in "OUS":
+        return len(_raw(arr))
+    return int(arr.size) * (2 if arr.dtype == BF16 else arr.dtype.itemsize)
 
 
 def _record(record: Any, runtime: ModelRuntime, index: int | None) -> Any:

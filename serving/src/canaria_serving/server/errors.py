@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from canaria_serving.runtime.batcher import BatcherStalled, BatcherStopped
+
 __all__ = [
     "ApiError",
     "BadRequest",
@@ -75,6 +77,9 @@ def error_response_parts(exc: BaseException) -> tuple[int, bytes]:
     """The single mapping from an exception to an HTTP status and a JSON body."""
     if isinstance(exc, ApiError):
         return exc.status, error_body(exc.message)
+    if isinstance(exc, BatcherStalled | BatcherStopped):
+        # the model did not answer in time, or the server is stopping: try another replica
+        return 503, error_body(str(exc))
     if isinstance(exc, orjson.JSONDecodeError):
         return 400, error_body(f"malformed JSON body: {exc}")
     if type(exc).__module__.startswith("onnxruntime"):

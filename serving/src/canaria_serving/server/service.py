@@ -24,15 +24,20 @@ from canaria_serving.feedback import FeedbackHub, ids, start_feedback
 from canaria_serving.metrics import ServingMetrics, multiprocess_enabled
 from canaria_serving.payload_log import PayloadLogger
 from canaria_serving.runtime import MicroBatcher, ModelRuntime, load_model
+from canaria_serving.runtime.batcher import BatcherStalled
+from canaria_serving.runtime.schema import BF16
 from canaria_serving.server import codec
 from canaria_serving.server.errors import BadRequest, NotFound, NotReady, error_response_parts
-from canaria_serving.server.validation import Limits
+from canaria_serving.server.validation import Limits, silence_cast_overflow
 from canaria_serving.settings import ServeSettings
 
 __all__ = ["InferenceService"]
 
 log = logging.getLogger("canaria.serve")
-Outputs = list[np.ndarray]
+Outputs = list[Any]
+_INLINE_MAX_SECONDS = 0.002  # slower models run in a worker thread, never on the event loop
+_DEFAULT_ROW_WIDTH = 16  # elements per "row" for the inline limit when the model has no features
+_WATCH_INTERVAL_S = 1.0
 
 
 class InferenceService:
@@ -48,10 +53,16 @@ class InferenceService:
         self._ids = itertools.count(1)
         self._pid = os.getpid()
         self._drift_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._overrunning = 0  # model calls in worker threads still running past the timeout
+        self._fast = True
+        self._inline_elements = 0
+        self._failed_once: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
     async def startup(self) -> None:
         s = self.settings
+        silence_cast_overflow()
         rt = await asyncio.to_thread(
             load_model,
             s.model_path,
@@ -60,6 +71,13 @@ class InferenceService:
             s.intra_op_threads,
             s.large_intra_op_threads,
         )
+        warning = await asyncio.to_thread(rt.warm_up)
+        if warning is not None:
+            log.warning("model %s: %s", rt.name, warning)
+        # a model slower than ~2 ms per call never runs on the event loop
+        self._fast = rt.warm_seconds < _INLINE_MAX_SECONDS
+        width = rt.n_features or _DEFAULT_ROW_WIDTH
+        self._inline_elements = s.inline_rows * width if self._fast else -1
         features = rt.feature_names
         self.metrics = ServingMetrics(
             rt.name, rt.version, s.track, sha256=rt.sha256, classes=rt.classes, features=features
@@ -84,37 +102,40 @@ class InferenceService:
                 on_drop=self.metrics.payload_log_dropped.inc,
             )
             self.payload.start()
-        if s.max_batch_size > 1 and rt.single is not None:
-            name = rt.single.name
+        if s.max_batch_size > 1 and rt.batchable:
             self.batcher = MicroBatcher(
-                lambda x: rt.run({name: x}),
+                rt.run,
                 self._record_call,
                 s.max_batch_size,
                 s.max_batch_delay_ms / 1000.0,
-                s.inline_rows,
+                s.inline_rows if self._fast else -1,
+                timeout_s=s.request_timeout_s,
             )
             self.batcher.start()
         self.runtime = rt
-        await asyncio.to_thread(rt.warm_up)
         self.metrics.model_ready.set(1)
+        loop = asyncio.get_running_loop()
+        self._watch_task = loop.create_task(self._watch_loop(), name="watchdog")
         if multiprocess_enabled():  # another worker may answer the scrape: publish periodically
-            self._drift_task = asyncio.get_running_loop().create_task(self._publish_loop())
+            self._drift_task = loop.create_task(self._publish_loop())
         log.info(
-            "model %s version %s ready (%s, inputs %s, sha256 %s)",
+            "model %s version %s ready (%s, inputs %s, micro-batching %s, sha256 %s)",
             rt.name,
             rt.version,
             rt.task,
             [i.metadata() for i in rt.inputs],
+            "on" if self.batcher else "off",
             rt.sha256[:12],
         )
 
     async def shutdown(self) -> None:
         if self.metrics is not None:
             self.metrics.model_ready.set(0)
-        if self._drift_task is not None:
-            self._drift_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drift_task
+        for task in (self._drift_task, self._watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.batcher is not None:
             await self.batcher.stop()
         if self.payload is not None:
@@ -124,7 +145,22 @@ class InferenceService:
 
     @property
     def ready(self) -> bool:
-        return self.runtime is not None and self.runtime.ready
+        """Loaded, warmed up, and answering: no model call has overrun the request timeout."""
+        if self.runtime is None or not self.runtime.ready or self._overrunning:
+            return False
+        return self.batcher is None or not self.batcher.stalled
+
+    async def _watch_loop(self) -> None:
+        """Fails the requests of a batched call that overran the timeout (readiness false)."""
+        stalled = False
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL_S)
+            now = self.batcher is not None and self.batcher.check_stalled()
+            if now and not stalled:
+                log.error("the model has not answered a batched call in time; not ready")
+            elif stalled and not now:
+                log.warning("the stalled model call returned; ready again")
+            stalled = now
 
     def update_drift(self) -> None:
         if self.drift is None or self.metrics is None:
@@ -182,32 +218,72 @@ class InferenceService:
         metrics.inference_duration.observe(seconds)
         metrics.batch_size.observe(rows)
 
-    async def _infer(self, rt: ModelRuntime, feeds: dict[str, np.ndarray], rows: int) -> Outputs:
-        if self.batcher is not None and rows == 1 and rt.single is not None:
-            outputs, _, _ = await self.batcher.submit(feeds[rt.single.name])
+    def _inline(self, feeds: dict[str, np.ndarray]) -> bool:
+        limit = self._inline_elements
+        if limit < 0:
+            return False
+        total = 0
+        for a in feeds.values():
+            total += a.size
+        return total <= limit
+
+    async def _infer(
+        self, rt: ModelRuntime, feeds: dict[str, np.ndarray], rows: int | None
+    ) -> Outputs:
+        if self.batcher is not None and rows == 1:
+            outputs, _, _ = await self.batcher.submit(feeds, rows)
         else:
-            if rows <= self.settings.inline_rows:
+            if self._inline(feeds):
                 outputs, seconds = rt.run(feeds)
             else:
-                outputs, seconds = await asyncio.to_thread(rt.run_large, feeds)
-            self._record_call(rows, seconds)
+                outputs, seconds = await self._in_thread(rt, feeds)
+            self._record_call(rows if rows is not None else 1, seconds)
         self._observe(rt, feeds, outputs, rows)
         return outputs
 
+    async def _in_thread(
+        self, rt: ModelRuntime, feeds: dict[str, np.ndarray]
+    ) -> tuple[Outputs, float]:
+        """A worker-thread call with a deadline: past it the request gets a 503 and the server
+        reports not ready until the call returns (a thread cannot be stopped)."""
+        call = asyncio.ensure_future(asyncio.to_thread(rt.run_large, feeds))
+        timeout = self.settings.request_timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.shield(call), timeout)
+        except TimeoutError:
+            self._overrunning += 1
+            log.error("a model call has not returned within %g s; not ready until it does", timeout)
+
+            def returned(_: object) -> None:
+                self._overrunning -= 1
+
+            call.add_done_callback(returned)
+            raise BatcherStalled(f"the model has not answered within {timeout:g} s") from None
+
+    def _guarded(self, what: str, exc: Exception) -> None:
+        """A failure in metrics or logging never fails a request that the model answered."""
+        if what not in self._failed_once:
+            self._failed_once.add(what)
+            log.error("%s failed (the request was answered; logged once)", what, exc_info=exc)
+
     def _observe(
-        self, rt: ModelRuntime, feeds: dict[str, np.ndarray], outputs: Outputs, rows: int
+        self, rt: ModelRuntime, feeds: dict[str, np.ndarray], outputs: Outputs, rows: int | None
     ) -> None:
         metrics = self.metrics
         assert metrics is not None
-        value = outputs[rt.output_names.index(rt.value_output)] if rt.value_output else None
-        if value is not None:
-            if rt.task == "classification":
-                metrics.observe_classes(value)
-            elif value.dtype.kind == "f":
-                metrics.observe_values(value)
-        if self.drift is not None and rt.single is not None:
-            self.drift.add(feeds[rt.single.name])
-            metrics.input_rows.inc(rows)
+        try:
+            value = outputs[rt.output_names.index(rt.value_output)] if rt.value_output else None
+            if value is not None:
+                if rt.task == "classification":
+                    metrics.observe_classes(value)
+                elif value.dtype.kind == "f" or value.dtype == BF16:
+                    metrics.observe_values(value)
+            if self.drift is not None and rt.single is not None:
+                x = feeds[rt.single.name]
+                self.drift.add(x)
+                metrics.input_rows.inc(x.shape[0])
+        except Exception as exc:
+            self._guarded("recording the prediction metrics", exc)
 
     def _log_payload(
         self, request_id: str | None, protocol: str, inputs: Any, outputs: Any
@@ -215,10 +291,16 @@ class InferenceService:
         request_id = request_id or ids.new_id()
         ids.answered_as(request_id)  # the id the answer carries back (X-Request-Id)
         if self.feedback is not None:
-            self.feedback.record(request_id, outputs)
-        if self.payload is not None and self.payload.sampled():
-            rid = request_id or f"{self._pid}-{next(self._ids)}"
-            self.payload.record(rid, protocol, inputs, outputs)
+            try:
+                self.feedback.record(request_id, outputs)
+            except Exception as exc:
+                self._guarded("keeping the prediction for feedback", exc)
+        try:
+            if self.payload is not None and self.payload.sampled():
+                rid = request_id or f"{self._pid}-{next(self._ids)}"
+                self.payload.record(rid, protocol, inputs, outputs)
+        except Exception as exc:
+            self._guarded("the payload log", exc)
 
     # --- hot handlers (body bytes -> response bytes) --------------------------------------
     async def infer_v2(
@@ -254,7 +336,7 @@ class InferenceService:
         rt = self.model()
         x = codec.records_to_matrix(self._instances(body, key), rt, self.limits, key == "features")
         feeds = {rt.single.name: x} if rt.single else {}
-        outputs = await self._infer(rt, feeds, x.shape[0])
+        outputs = await self._infer(rt, feeds, x.shape[0] if rt.batchable else None)
         self._log_payload(rid, protocol, x, dict(zip(rt.output_names, outputs, strict=True)))
         return rt, x, outputs
 
@@ -297,6 +379,10 @@ def _as_list(value: Any, key: str) -> list[Any]:
 def _predictions(rt: ModelRuntime, outputs: Outputs) -> list[Any]:
     name = rt.value_output or rt.output_names[0]
     value = outputs[rt.output_names.index(name)]
+    if type(value) is list:  # a sequence of maps
+        return [{str(k): v for k, v in m.items()} for m in value]
+    if value.dtype.kind == "V":  # bfloat16
+        value = value.astype(np.float32)
     if rt.task == "regression" and value.ndim == 2 and value.shape[1] == 1:
         value = value[:, 0]
     result: list[Any] = value.tolist()
@@ -304,8 +390,12 @@ def _predictions(rt: ModelRuntime, outputs: Outputs) -> list[Any]:
 
 
 def _probabilities(rt: ModelRuntime, outputs: Outputs) -> list[dict[str, float]] | None:
-    if rt.proba_output is None or not rt.classes:
+    if rt.proba_output is None:
         return None
     probs = outputs[rt.output_names.index(rt.proba_output)]
+    if isinstance(probs, list):  # ZipMap: one {class: probability} per row
+        return [{str(k): v for k, v in m.items()} for m in probs]
+    if not rt.classes:
+        return None
     classes = rt.classes
     return [dict(zip(classes, row, strict=False)) for row in probs.tolist()]
