@@ -169,6 +169,7 @@ def stage(
         op.uninstall()
         proc.terminate()
         proc.wait(timeout=10)
+        proc.stdout.close()
         attempt(dev_cluster, "kubectl", "delete", "namespace", ns, "--wait=false")
 
 
