@@ -299,3 +299,32 @@ def test_recent_payloads_come_back_as_v2_requests_that_replay_the_same_answer(
         assert off.http.get(contract.PATH_INTERNAL_PAYLOADS).status_code == 404
     finally:
         off.stop()
+
+
+def test_every_worker_of_a_pod_matches_every_other_workers_predictions(
+    clf_model: tuple[Path, Any, np.ndarray], tmp_path: Path
+) -> None:
+    """Several worker processes share the pod's store: a truth is matched whichever worker
+    answered the request and whichever receives the truth. The ids the server assigns start
+    with a per-process prefix, which shows that both workers answered."""
+    path, _, x = clf_model
+    env = _env(db=tmp_path / "w.db")
+    server = Server(path, "127.0.0.10", _port("127.0.0.10"), env, "--workers", "2")
+    try:
+        ids: list[str] = []
+        for i in range(60):
+            with httpx.Client(base_url=server.url, timeout=10) as fresh:  # a new connection
+                server.http = fresh
+                resp = server.infer(_rows(x, i % len(x)))
+                assert resp.status_code == 200
+                ids.append(resp.headers[contract.HEADER_REQUEST_ID])
+        assert len({rid.split("-")[0] for rid in ids}) == 2, "one worker answered everything"
+        time.sleep(0.3)
+        for rid in ids:  # one call per id, each on a new connection: either worker takes it
+            with httpx.Client(base_url=server.url, timeout=10) as one:
+                body = {"feedback": [{"id": rid, "truth": 0}]}
+                resp = one.post(contract.v2_feedback_path("clf"), json=body)
+                assert resp.status_code == 200, resp.text
+        server.http = httpx.Client(base_url=server.url, timeout=10)
+    finally:
+        server.stop()
