@@ -19,6 +19,8 @@ __all__ = [
     "MAX_HISTORY",
     "MAX_PINS",
     "MAX_WRITTEN",
+    "AcceptanceClass",
+    "AcceptanceStatus",
     "AnalysisResult",
     "Condition",
     "ConditionStatus",
@@ -31,6 +33,7 @@ __all__ = [
     "RetirementStatus",
     "StatusPhase",
     "TrackStatus",
+    "WebhookStatus",
 ]
 
 MAX_HISTORY = 10
@@ -124,6 +127,38 @@ class RetirementStatus(ApiModel):
     retired_at: datetime | None = None
 
 
+class AcceptanceClass(ApiModel):
+    label: str
+    support: int
+    accuracy: float
+    stable_accuracy: float | None = None
+
+
+class AcceptanceStatus(ApiModel):
+    version: str
+    verdict: Literal["Running", "Passed", "Failed", "Error"]
+    message: str | None = None
+    job: str | None = None
+    task: Literal["classification", "regression"] | None = None
+    rows: int | None = None
+    accuracy: float | None = None
+    stable_accuracy: float | None = None
+    mae: float | None = None
+    stable_mae: float | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    classes: tuple[AcceptanceClass, ...] = Field(default=(), max_length=20)
+
+
+class WebhookStatus(ApiModel):
+    name: str
+    type: str
+    passed: bool
+    code: int | None = None
+    message: str | None = None
+    at: datetime | None = None
+
+
 class ModelDeploymentStatus(ApiModel):
     observed_generation: int | None = None
     model_name: str | None = None
@@ -138,6 +173,8 @@ class ModelDeploymentStatus(ApiModel):
     history: tuple[HistoryEntry, ...] = Field(default=(), max_length=MAX_HISTORY)
     registry: RegistryStatus | None = None
     retirement: RetirementStatus | None = None
+    acceptance: AcceptanceStatus | None = None
+    webhooks: tuple[WebhookStatus, ...] = Field(default=(), max_length=10)
 
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

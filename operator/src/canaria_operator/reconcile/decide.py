@@ -55,6 +55,7 @@ from canaria_operator.reconcile.retire import (
 )
 from canaria_operator.reconcile.snapshot import Snapshot
 from canaria_operator.reconcile.status import degrade, new_status
+from canaria_operator.reconcile.truth import truth_objects, truth_status
 from canaria_operator.rollout import reasons as R
 from canaria_operator.rollout.decision import Decision, Event
 from canaria_operator.rollout.machine import decide as decide_rollout
@@ -236,6 +237,8 @@ def decide(
             state=state,
             canary=None if pods is None else pods.as_canary_pods(),
             action=action,
+            hooks=snap.hooks,
+            acceptance=snap.acceptance,
         ),
         snap.inputs.spec,
         list(checks),
@@ -255,10 +258,12 @@ def decide(
     names = {deployment_name(md.name, v) for v in skip}
     keep = frozenset(key for key in snap.objects if key[1] in names)  # Deployment and HPA
     desired = desired_objects(replace(snap, md=md), placement, settings, skip)
+    extra, kept = truth_objects(replace(snap, md=md), d.state, placement, settings)
+    desired |= {(o["kind"], o["metadata"]["name"]): o for o in extra}  # feedback, acceptance
     retired = is_retired(md, now)
     if retired:
         desired = scale_to_zero(desired)
-    writes = plan_writes(md, desired, snap.objects, keep)
+    writes = plan_writes(md, desired, snap.objects, keep | kept)
     analysis = _analysis(md, state, d, checks)
     status = new_status(
         md,
@@ -274,6 +279,7 @@ def decide(
     status = status.model_copy(
         update={"registry": registry.status, "retirement": retirement_status(md, now)}
     )
+    status = truth_status(md, status, d.acceptance, snap.hooks)
     if retired and not problems:
         status = status.model_copy(update={"phase": "Retired"})
     decided = (*d.events, *refused)

@@ -27,6 +27,7 @@ from canaria_operator.reconcile.analyze import AnalysisRunner
 from canaria_operator.reconcile.decide import Outcome, decide
 from canaria_operator.reconcile.desired import Write
 from canaria_operator.reconcile.emit import emit_events
+from canaria_operator.reconcile.hooks import HookRunner
 from canaria_operator.reconcile.observe import observe
 from canaria_operator.reconcile.patch import merge_patch
 from canaria_operator.reconcile.queue import ReconcileError, Result
@@ -69,11 +70,13 @@ class Reconciler:
         self.metrics = metrics or OperatorMetrics()
         self.analysis = AnalysisRunner(settings.prometheus_url)
         self.registry = RegistryIO(kube)
+        self.hooks = HookRunner()
         self._clock = clock
 
     async def aclose(self) -> None:
         await self.analysis.aclose()
         await self.registry.aclose()
+        await self.hooks.aclose()
 
     def forget(self, namespace: str, name: str) -> None:
         self.metrics.forget(namespace, name)
@@ -117,6 +120,8 @@ class Reconciler:
             raise self._retry("observe", exc) from exc
         snap = replace(snap, registry=await self.registry.read(md))
         checks = await self.analysis.run_if_due(snap, now)
+        answers, hook_checks = await self.hooks.run(snap, now, checks)  # spec.rollout.webhooks
+        checks, snap = [*checks, *hook_checks], replace(snap, hooks=answers)
         if checks:
             self.metrics.record_checks(md.namespace, md.name, checks)
         return await self._execute(md, decide(snap, checks, now, self.settings), now)

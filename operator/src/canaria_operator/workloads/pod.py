@@ -15,17 +15,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaria_operator.api.base import parse_duration
 from canaria_operator.api.spec import Serving
 from canaria_operator.workloads.artifact import Artifact
+from canaria_operator.workloads.names import feedback_service_name
 from canaria_serving import contract
 
 __all__ = [
+    "FETCH_RESOURCES",
     "MODEL_DIR",
     "MODEL_FILE",
     "PAYLOAD_LOG_FILE",
     "RUN_AS",
+    "TMP_DIR",
     "container_security",
     "http_probe",
+    "pod_security",
     "pod_template",
 ]
 
@@ -57,7 +62,7 @@ def container_security() -> Json:
     }
 
 
-def _pod_security() -> Json:
+def pod_security() -> Json:
     return {
         "runAsNonRoot": True,
         "runAsUser": RUN_AS,
@@ -146,7 +151,13 @@ def _fetch_container(artifact: Artifact, image: str, pull: str, mounts: list[Jso
 
 
 def _serve_env(
-    model_name: str, track: str, artifact: Artifact, serving: Serving, model_path: str
+    model_name: str,
+    track: str,
+    artifact: Artifact,
+    serving: Serving,
+    model_path: str,
+    *,
+    md_name: str,
 ) -> list[Json]:
     env = [
         _env(contract.ENV_MODEL_PATH, model_path),
@@ -166,8 +177,22 @@ def _serve_env(
             _env(contract.ENV_PAYLOAD_LOG_PATH, PAYLOAD_LOG_FILE),
             _env(contract.ENV_PAYLOAD_LOG_SAMPLE_RATE, serving.payload_log.sample_rate),
         ]
+    env += _feedback_env(serving, md_name)
     env += [_env(e.name, e.value) for e in serving.env]
     return env
+
+
+def _feedback_env(serving: Serving, md_name: str) -> list[Json]:
+    """Ground-truth feedback: how long and how many predictions the pod keeps, and the
+    headless Service listing every serving pod of the model (the fan-out's peers)."""
+    fb = serving.feedback
+    if fb is None:
+        return []
+    return [
+        _env(contract.ENV_FEEDBACK_RETENTION_S, parse_duration(fb.retention).total_seconds()),
+        _env(contract.ENV_FEEDBACK_MAX_PREDICTIONS, fb.max_predictions),
+        _env(contract.ENV_FEEDBACK_PEERS, feedback_service_name(md_name)),
+    ]
 
 
 def _resources(serving: Serving) -> Json:
@@ -201,7 +226,17 @@ def pod_template(
         "imagePullPolicy": pull_policy,
         "command": ["canaria"],
         "args": ["serve"],
-        "env": [*_serve_env(model_name, track, artifact, serving, model_path), *(extra_env or [])],
+        "env": [
+            *_serve_env(
+                model_name,
+                track,
+                artifact,
+                serving,
+                model_path,
+                md_name=labels[contract.LABEL_MODEL],
+            ),
+            *(extra_env or []),
+        ],
         "ports": [{"name": "http", "containerPort": contract.SERVING_PORT, "protocol": "TCP"}],
         "startupProbe": http_probe(contract.PATH_READY, 2, 150),
         "readinessProbe": http_probe(contract.PATH_READY, 5, 2),
@@ -213,7 +248,7 @@ def pod_template(
     }
     spec: Json = {
         "automountServiceAccountToken": False,
-        "securityContext": _pod_security(),
+        "securityContext": pod_security(),
         "terminationGracePeriodSeconds": 40,
         "containers": [serve],
         "volumes": volumes,
