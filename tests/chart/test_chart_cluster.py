@@ -242,6 +242,10 @@ NEEDED = [
     ("create", "roles.rbac.authorization.k8s.io"),
     ("create", "rolebindings.rbac.authorization.k8s.io"),
     ("patch", "httproutes.gateway.networking.k8s.io"),
+    ("list", "jobs.batch"),
+    ("create", "jobs.batch"),
+    ("patch", "jobs.batch"),
+    ("delete", "jobs.batch"),
 ]
 FORBIDDEN = [
     ("list", "secrets"),
@@ -255,6 +259,10 @@ FORBIDDEN = [
     ("bind", "clusterroles.rbac.authorization.k8s.io"),
     ("escalate", "roles.rbac.authorization.k8s.io"),
     ("create", "httproutes.gateway.networking.k8s.io"),
+    ("get", "jobs.batch"),
+    ("watch", "jobs.batch"),
+    ("update", "jobs.batch"),
+    ("create", "cronjobs.batch"),
 ]
 
 

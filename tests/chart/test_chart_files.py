@@ -52,6 +52,9 @@ def test_dashboard_has_the_panels_the_issue_asks_for() -> None:
         "shadow agreement",
         "input drift",
         "analysis",
+        "accuracy per version",
+        "error per version",
+        "unmatched feedback",
     ):
         assert word in titles, word
     variables = {v["name"] for v in dash["templating"]["list"]}

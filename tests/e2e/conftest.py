@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -86,8 +86,41 @@ class StatusWatch:
         return [s for s in list(self.timeline) if s.at >= t]
 
 
+class MdClient:
+    """The stage's ModelDeployment through kubectl (mixed into the e2e stages)."""
+
+    cluster: Any
+    namespace: str
+    operator: ChartOperator
+    md_name: ClassVar[str] = NAME
+
+    def apply_spec(self, spec: dict[str, Any]) -> float:
+        """``kubectl apply`` the ModelDeployment with ``spec``; returns when it was applied."""
+        body = json.dumps(md_manifest(self.md_name, spec))
+        run(self.cluster, "kubectl", "apply", "-n", self.namespace, "-f", "-", stdin=body)
+        return time.time()
+
+    def md(self) -> dict[str, Any]:
+        body: dict[str, Any] = kubectl_json(
+            self.cluster, "get", "md", self.md_name, "-n", self.namespace
+        )
+        return body
+
+    def wait(self, what: str, check: Any, timeout: float = 150) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            md = self.md()
+            return md if check(md.get("status") or {}) else None
+
+        try:
+            return wait_for(what, probe, timeout=timeout)
+        except AssertionError:
+            print(json.dumps(self.md().get("status"), indent=1)[-3000:])
+            print(self.operator.tail(60))
+            raise
+
+
 @dataclass
-class Stage:
+class Stage(MdClient):
     started: float
     cluster: Any
     namespace: str
@@ -108,39 +141,13 @@ class Stage:
             "serving": {"replicas": 1},
             "rollout": rollout_spec(strategy),
         }
-        body = md_manifest(NAME, spec)
-        run(
-            self.cluster,
-            "kubectl",
-            "apply",
-            "-n",
-            self.namespace,
-            "-f",
-            "-",
-            stdin=json.dumps(body),
-        )
-        return time.time()
-
-    def md(self) -> dict[str, Any]:
-        body: dict[str, Any] = kubectl_json(self.cluster, "get", "md", NAME, "-n", self.namespace)
-        return body
-
-    def wait(self, what: str, check: Any, timeout: float = 150) -> dict[str, Any]:
-        def probe() -> dict[str, Any] | None:
-            md = self.md()
-            return md if check(md.get("status") or {}) else None
-
-        try:
-            return wait_for(what, probe, timeout=timeout)
-        except AssertionError:
-            print(self.operator.tail(60))
-            raise
+        return self.apply_spec(spec)
 
 
-def model_url(cluster: Any, namespace: str) -> str:
+def model_url(cluster: Any, namespace: str, name: str = NAME) -> str:
     """The model's address for clients: its Service (ClusterIP, through kube-proxy), which
     sends to the router."""
-    svc = kubectl_json(cluster, "get", "service", NAME, "-n", namespace)
+    svc = kubectl_json(cluster, "get", "service", name, "-n", namespace)
     return f"http://{svc['spec']['clusterIP']}:{contract.SERVING_PORT}"
 
 

@@ -72,6 +72,11 @@ def _compare(schema: dict[str, Any], tp: Any, path: str, in_spec: bool) -> list[
         if kind != "array":
             return [*errors, f"{path}: model has a list, schema type {kind}"]
         return errors + _compare(schema["items"], typing.get_args(tp)[0], f"{path}[]", in_spec)
+    if origin is dict:  # a map: an object whose values all have one schema
+        values = schema.get("additionalProperties")
+        if kind != "object" or not isinstance(values, dict):
+            return [*errors, f"{path}: model has a map, schema {kind} without additionalProperties"]
+        return errors + _compare(values, typing.get_args(tp)[1], f"{path}{{}}", in_spec)
     if origin is typing.Literal or (isinstance(tp, type) and issubclass(tp, Enum)):
         values = list(typing.get_args(tp)) if origin is typing.Literal else [e.value for e in tp]
         if kind != "string" or sorted(schema.get("enum", [])) != sorted(values):
@@ -114,7 +119,7 @@ def _compare_object(
             expected = apply_defaults(sub, sub["default"])
             if model_default != expected:
                 errors.append(f"{sub_path}: default {expected!r} != model {model_default!r}")
-        elif in_spec and model_default not in (None, []):
+        elif in_spec and model_default not in (None, [], {}):
             errors.append(f"{sub_path}: model invents default {model_default!r}")
     return errors
 

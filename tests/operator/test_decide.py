@@ -108,9 +108,13 @@ def test_first_version_writes_its_objects_and_a_pending_status() -> None:
             "consecutiveInconclusive": 0,
             "reason": "NoRollout",
             "message": "serving v1",
+            "gateAttempts": 0,
+            "postRolloutPending": False,
+            "replayRps": 0.0,
         },
         "analysis": [],
         "history": [],
+        "webhooks": [],
     }
     assert _events(o) == [
         ("Warning", "StableNotReady"),

@@ -34,7 +34,7 @@ _GATEWAY = _with("rollout.traffic", {"router": "GatewayAPI"})
 CASES: list[tuple[str, dict[str, Any], str, str]] = [
     # (id, spec, field named in the error, words of the message)
     ("no-model", {"serving": {}}, "spec.model", "Required value"),
-    ("no-version", _with("model.version", None), "spec.model.version", "Required value"),
+    ("no-version", _with("model.version", None), "spec.model.version", "version is required"),
     ("ftp-uri", _with("model.uri", "ftp://host/m.onnx"), "spec.model.uri", "uri must be"),
     ("relative-file", _with("model.uri", "file://m.onnx"), "spec.model.uri", "uri must be"),
     ("short-sha", _with("model.sha256", "abc123"), "spec.model.sha256", "should match"),

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from canaria_operator.analysis.result import CheckResult, Verdict
 from canaria_operator.rollout import (
+    AcceptanceRead,
     CanaryPods,
     Decision,
     Event,
     HistoryRecord,
+    HookAnswer,
     ManualAction,
     Phase,
     RolloutInput,
@@ -39,6 +41,9 @@ class Sim:
     # canary weights the decisions set, in order: one entry per change of (weight, mirror)
     # while the rollout runs or is rolled back (a promotion hands stable the traffic instead)
     weights: list[int] = field(default_factory=list)
+    # what the next ticks are told about the acceptance Job and the hooks called
+    acceptance: AcceptanceRead | None = None
+    hooks: tuple[HookAnswer, ...] = ()
 
     def tick(
         self,
@@ -49,7 +54,12 @@ class Sim:
         self.now += advance
         analysis = [check(verdict, self.now)] if verdict is not None else []
         inputs = RolloutInput(
-            target_version=self.target, state=self.state, canary=self.pods, action=action
+            target_version=self.target,
+            state=self.state,
+            canary=self.pods,
+            action=action,
+            acceptance=self.acceptance,
+            hooks=self.hooks,
         )
         d = decide(inputs, self.spec, analysis, self.now)
         before = (self.state.canary_weight, self.state.mirror_percent)

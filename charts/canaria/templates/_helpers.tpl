@@ -70,6 +70,11 @@ app.kubernetes.io/component: operator
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
+# Acceptance tests (spec.rollout.acceptance): one Job per rollout, listed by label,
+# server-side applied, deleted with its canary (its pod's result is read with the pods list).
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "create", "patch", "delete"]
 # Each model's router (traffic router Builtin): its ServiceAccount, and a Role granting
 # list/watch on pods and ModelDeployments (the API server lets the operator grant only
 # what it holds itself) bound to it.

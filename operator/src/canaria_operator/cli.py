@@ -17,10 +17,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     # Add one line per area; each module owns its subcommands.
     "canaria_serving.cli_serve",
     "canaria_serving.packaging.cli",
+    "canaria_serving.evaluation.cli",
     "canaria_operator.cli_operator",
     "canaria_operator.cli_fetch",
     "canaria_operator.router.cli",
     "canaria_operator.cli_rollout",
+    "canaria_operator.cli_lifecycle",
 )
 # Developer tools (`canaria dev-cluster`, `canaria demo`): registered when installed.
 OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (

@@ -21,7 +21,10 @@ def register(subparsers: Any) -> None:
         "fetch",
         help="download a model and verify its sha256 (init container of serving pods)",
         description="Copy a model (file://, http(s)://, s3://) to --dest, streaming with "
-        "bounded memory; refuse it unless its SHA-256 matches; retry transient failures.",
+        "bounded memory; refuse it unless its SHA-256 matches; retry transient failures. "
+        "mlflow+http(s)://HOST/api/2.0/mlflow-artifacts/artifacts/DIR copies a whole MLflow "
+        "model directory through the tracking server's artifact proxy into the directory "
+        "--dest; --sha256 is then the directory's digest (canaria_serving.modeldir).",
     )
     p.add_argument("uri")
     p.add_argument("--dest", type=Path, help="where to write the model")

@@ -14,7 +14,7 @@ from typing import Any
 
 from canaria_serving.contract import ANNOTATION_ACTION
 
-__all__ = ["register", "render_status"]
+__all__ = ["common_arguments", "patch_modeldeployment", "register", "render_status"]
 
 _ACTIONS = {
     "promote": "promote the canary now, skipping the remaining steps and analysis",
@@ -25,7 +25,7 @@ _ACTIONS = {
 }
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="ModelDeployment name")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
@@ -34,10 +34,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     for action, text in _ACTIONS.items():
         p = subparsers.add_parser(action, help=text, description=text)
-        _common(p)
+        common_arguments(p)
         p.set_defaults(func=_run_action, action=action)
     p = subparsers.add_parser("status", help="show a rollout: steps, weights, last checks")
-    _common(p)
+    common_arguments(p)
     p.add_argument("-w", "--watch", action="store_true", help="refresh every 2 s")
     p.set_defaults(func=_run_status)
 
@@ -48,7 +48,8 @@ def _run_action(args: argparse.Namespace) -> int:
     return asyncio.run(_action(args))
 
 
-async def _action(args: argparse.Namespace) -> int:
+async def patch_modeldeployment(args: argparse.Namespace, body: dict[str, Any], what: str) -> bool:
+    """A merge patch of the ModelDeployment; False (said on stderr) when refused."""
     import sys
 
     from canaria_operator.kube.client import Kube
@@ -60,14 +61,21 @@ async def _action(args: argparse.Namespace) -> int:
         await kube.request(
             "PATCH",
             MODELDEPLOYMENTS.path(args.namespace, args.name),
-            body={"metadata": {"annotations": {ANNOTATION_ACTION: args.action}}},
+            body=body,
             content_type="application/merge-patch+json",
         )
     except KubeError as exc:
-        print(f"canaria {args.action}: {args.namespace}/{args.name}: {exc}", file=sys.stderr)
-        return 1
+        print(f"canaria {what}: {args.namespace}/{args.name}: {exc}", file=sys.stderr)
+        return False
     finally:
         await kube.close()
+    return True
+
+
+async def _action(args: argparse.Namespace) -> int:
+    body = {"metadata": {"annotations": {ANNOTATION_ACTION: args.action}}}
+    if not await patch_modeldeployment(args, body, args.action):
+        return 1
     print(f"{args.action} requested for modeldeployment {args.namespace}/{args.name}")
     return 0
 
@@ -99,6 +107,14 @@ def render_status(md: dict[str, Any]) -> Any:
         f"{canary.get('version', '-')}  weight {weight}%"
         + (f", mirror {rollout['mirrorPercent']}%" if rollout.get("mirrorPercent") else ""),
     )
+    registry = status.get("registry") or {}
+    if registry:
+        follows = spec.get("model", {}).get("uri", "-")
+        head.add_row(
+            "registry",
+            f"{follows} -> version {registry.get('version', '-')}; "
+            f"{registry.get('stableAlias', '-')} on {registry.get('stableAliasVersion', '-')}",
+        )
     steps = Table(title="steps")
     for col in ("#", "weight", "pause", "state"):
         steps.add_column(col)

@@ -25,6 +25,7 @@ from canaria_operator.api.model import GROUP, PLURAL, VERSION
 from canaria_operator.kube import Kube
 from canaria_operator.metrics import OperatorMetrics
 from canaria_operator.reconcile import ReconcileError, ReconcileQueue, Reconciler, pod_problem
+from canaria_operator.registry.webhook import WebhookServer
 from canaria_operator.settings import OperatorSettings
 from canaria_operator.workloads.names import ANNOTATION_PREFIX, COMPONENT_SERVING, MANAGED_BY
 from canaria_serving import contract
@@ -78,6 +79,26 @@ def _key(kwargs: dict[str, Any]) -> tuple[str, str]:
     return str(kwargs["namespace"]), str(kwargs["name"])
 
 
+async def _start_webhook(
+    settings: OperatorSettings, reconciler: Reconciler, queue: ReconcileQueue
+) -> WebhookServer | None:
+    """The MLflow webhook endpoint, when configured: an alias moved -> reconcile its
+    followers now (their cached registry reads are dropped first)."""
+    if not settings.webhook_port or not settings.webhook_secret:
+        return None
+
+    def on_alias(model: str, alias: str) -> int:
+        woken = reconciler.registry.resolver.invalidate(model, alias)
+        for f in woken:
+            queue.soon(f.namespace, f.name, 0.0)
+        return len(woken)
+
+    server = WebhookServer(settings.webhook_secret, on_alias, port=settings.webhook_port)
+    await server.start()
+    log.info("MLflow webhook endpoint on port %d", server.port)
+    return server
+
+
 def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     g, v, p = GROUP, VERSION, PLURAL
@@ -93,12 +114,16 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         memo.queue = ReconcileQueue(
             reconciler.reconcile, resync=memo.settings.resync_interval, on_coalesced=coalesced
         )
+        memo.webhook = await _start_webhook(memo.settings, reconciler, memo.queue)
 
     @kopf.on.cleanup(id="disconnect", registry=registry)
     async def cleanup(**kwargs: Any) -> None:
         queue: ReconcileQueue | None = getattr(kwargs["memo"], "queue", None)
         if queue is not None:
             queue.close()
+        webhook: WebhookServer | None = getattr(kwargs["memo"], "webhook", None)
+        if webhook is not None:
+            await webhook.stop()
         reconciler: Reconciler | None = getattr(kwargs["memo"], "reconciler", None)
         if reconciler is not None:
             await reconciler.aclose()

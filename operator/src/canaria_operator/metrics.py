@@ -12,7 +12,7 @@ from canaria_operator.analysis.result import CheckResult
 
 __all__ = ["PHASES", "OperatorMetrics"]
 
-PHASES: Final = ("Pending", "Ready", "Progressing", "Paused", "RolledBack", "Degraded")
+PHASES: Final = ("Pending", "Ready", "Progressing", "Paused", "RolledBack", "Degraded", "Retired")
 
 
 class OperatorMetrics:

@@ -46,3 +46,7 @@ class OperatorSettings(BaseSettings):
     # Delay before retrying a failed reconcile (seconds).
     retry_delay: float = Field(default=5.0, gt=0)
     kubeconfig: str | None = None
+    # MLflow webhooks (model_version_alias.created) on their own port; 0 = off. The HMAC
+    # secret is the one given to MLflow when the webhook was created.
+    webhook_port: int = Field(default=0, ge=0, le=65535)
+    webhook_secret: str | None = None

@@ -37,6 +37,23 @@ def v1_predict_path(model: str) -> str:
     return f"/v1/models/{model}:predict"
 
 
+def v2_feedback_path(model: str) -> str:
+    """Ground truth for earlier requests, by request id (through the router, the Service or
+    any serving pod of the model)."""
+    return f"/v2/models/{model}/feedback"
+
+
+# Pod-to-pod endpoints of the serving pods (the router refuses to forward anything below
+# this prefix from clients): one pod's share of a feedback call, and recent payload-log
+# records for replay.
+PATH_INTERNAL_PREFIX: Final = "/internal/"
+PATH_INTERNAL_FEEDBACK: Final = "/internal/feedback"
+PATH_INTERNAL_PAYLOADS: Final = "/internal/payloads"
+# Request ids: the V2 body's `id`, else this header (the router or server assigns one when
+# the client sent none, and every answer carries it back).
+HEADER_REQUEST_ID: Final = "x-request-id"
+
+
 # --- environment (settings of `canaria serve`, as pods receive them) -----------------------
 ENV_PREFIX: Final = "CANARIA_"
 ENV_MODEL_PATH: Final = "CANARIA_MODEL_PATH"
@@ -50,6 +67,15 @@ ENV_MAX_BATCH_SIZE: Final = "CANARIA_MAX_BATCH_SIZE"
 ENV_MAX_BATCH_DELAY_MS: Final = "CANARIA_MAX_BATCH_DELAY_MS"
 ENV_PAYLOAD_LOG_PATH: Final = "CANARIA_PAYLOAD_LOG_PATH"
 ENV_PAYLOAD_LOG_SAMPLE_RATE: Final = "CANARIA_PAYLOAD_LOG_SAMPLE_RATE"
+# retirement (spec.retire): RFC 3339 times; responses carry Deprecation and Sunset headers
+ENV_SUNSET: Final = "CANARIA_SUNSET"
+ENV_DEPRECATED_AT: Final = "CANARIA_DEPRECATED_AT"
+# Ground-truth feedback (on when retention is set): how long and how many predictions each
+# pod keeps by request id, and the DNS name listing every serving pod of the model.
+ENV_FEEDBACK_RETENTION_S: Final = "CANARIA_FEEDBACK_RETENTION_S"
+ENV_FEEDBACK_MAX_PREDICTIONS: Final = "CANARIA_FEEDBACK_MAX_PREDICTIONS"
+ENV_FEEDBACK_PEERS: Final = "CANARIA_FEEDBACK_PEERS"
+ENV_FEEDBACK_DB: Final = "CANARIA_FEEDBACK_DB"
 
 # --- tracks ------------------------------------------------------------------------------
 TRACK_STABLE: Final = "stable"
@@ -81,6 +107,7 @@ L_CODE: Final = "code"  # HTTP status code as a string
 L_CLASS: Final = "class"
 L_FEATURE: Final = "feature"
 L_RESULT: Final = "result"
+L_REASON: Final = "reason"
 
 MODEL_LABELS: Final = (L_MODEL, L_VERSION, L_TRACK)
 
@@ -107,6 +134,31 @@ M_MODEL_READY: Final = "canaria_model_ready"
 # counter {model,version,track}: payload-log records dropped (queue full); never blocks requests
 M_PAYLOAD_LOG_DROPPED: Final = "canaria_payload_log_dropped"
 
+# Ground truth (feedback), counted by the pod whose version answered the request: rows
+# labelled, rows predicted right (classifiers), sums of |error| and error^2 (regressors).
+# counter {model,version,track}
+M_FEEDBACK_LABELLED: Final = "canaria_feedback_labelled"
+M_FEEDBACK_CORRECT: Final = "canaria_feedback_correct"
+M_FEEDBACK_ABS_ERROR: Final = "canaria_feedback_absolute_error"
+M_FEEDBACK_SQUARED_ERROR: Final = "canaria_feedback_squared_error"
+# counter {model,version,track,reason}: feedback items no pod could match, counted by the pod
+# that received the call; reason = FEEDBACK_UNMATCHED_REASONS
+M_FEEDBACK_UNMATCHED: Final = "canaria_feedback_unmatched"
+# counter {model,version,track,reason}: predictions that left the store without their truth;
+# reason = FEEDBACK_DROPPED_REASONS
+M_FEEDBACK_DROPPED: Final = "canaria_feedback_dropped"
+# gauge {model,version,track}: predictions the pod keeps now
+M_FEEDBACK_STORED: Final = "canaria_feedback_stored"
+FEEDBACK_UNMATCHED_REASONS: Final = (
+    "unknown",  # no pod has it: never seen, or kept by a pod that restarted or went away
+    "expired",  # older than the retention
+    "evicted",  # pushed out by maxPredictions before its retention
+    "duplicate",  # its truth had already arrived
+    "invalid",  # the truth does not fit the prediction (a list of the wrong length)
+    "unreachable",  # a pod that may hold it did not answer the fan-out
+)
+FEEDBACK_DROPPED_REASONS: Final = ("expired", "evicted", "overload", "too_large")
+
 # Router metrics (canaria route). `model` here is the ModelDeployment name.
 # counter {model,track,code}
 M_ROUTER_REQUESTS: Final = "canaria_router_requests"
@@ -117,6 +169,8 @@ M_SHADOW_COMPARISONS: Final = "canaria_shadow_comparisons"
 # gauge {model,track}: the weight the router applies now
 M_ROUTER_WEIGHT: Final = "canaria_router_weight"
 M_ROUTER_RESENT: Final = "canaria_router_resent"
+# counter {model,result}: payload-log records replayed to the canary (result as shadow)
+M_ROUTER_REPLAYED: Final = "canaria_router_replayed"
 
 # Latency buckets (seconds): fine below 10 ms, where a tabular model lives.
 LATENCY_BUCKETS: Final = (

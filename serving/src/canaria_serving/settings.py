@@ -6,6 +6,7 @@ Pods receive them as ``CANARIA_MODEL_PATH``, ``CANARIA_PORT``, ... (names in
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -61,5 +62,8 @@ class ServeSettings(BaseSettings):
     drift_min_rows: int = Field(default=50, ge=1)
     drift_interval_s: float = Field(default=5.0, gt=0)
     graceful_timeout_s: float = Field(default=30.0, ge=0)
+    # retirement (the operator sets them from spec.retire): Deprecation and Sunset headers
+    sunset: datetime | None = None
+    deprecated_at: datetime | None = None
     log_format: Literal["text", "json"] = "text"
     log_level: str = "info"

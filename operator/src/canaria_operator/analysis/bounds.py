@@ -22,10 +22,16 @@ from typing import Any
 from pydantic import Field
 
 __all__ = [
+    "ACCURACY_CONFIDENCE",
+    "ACCURACY_MAX_DROP",
+    "ACCURACY_MIN_LABELS",
     "BOUNDS",
     "CONFIDENCE_MIN",
     "CONFIDENCE_OFF",
     "DEFAULT_METRICS",
+    "ERROR_CONFIDENCE",
+    "ERROR_MAX_RATIO",
+    "ERROR_MIN_LABELS",
     "ERROR_RATE_CONFIDENCE",
     "ERROR_RATE_MAX",
     "INPUT_DRIFT_MAX_PSI",
@@ -33,6 +39,7 @@ __all__ = [
     "LATENCY_MAX_RATIO",
     "MIN_REQUESTS",
     "PREDICTION_DRIFT_MAX_PSI",
+    "REPLAY_RPS",
     "SHADOW_AGREEMENT_MIN",
     "Bound",
     "alpha_of",
@@ -69,6 +76,14 @@ LATENCY_MAX_RATIO = Bound("metrics.latencyP99.maxRatio", 1.5, 1)
 PREDICTION_DRIFT_MAX_PSI = Bound("metrics.predictionDrift.maxPsi", 0.2, 0)
 SHADOW_AGREEMENT_MIN = Bound("metrics.shadowAgreement.min", 0.95, 0, 1)
 INPUT_DRIFT_MAX_PSI = Bound("metrics.inputDrift.maxPsi", 0.25, 0)
+# Ground truth (feedback): accuracy (classifiers) and mean absolute error (regressors).
+ACCURACY_MAX_DROP = Bound("metrics.accuracy.maxDrop", 0.02, 0, 1)
+ACCURACY_CONFIDENCE = Bound("metrics.accuracy.confidence", 0.95, 0.5, 0.9999)
+ACCURACY_MIN_LABELS = Bound("metrics.accuracy.minLabels", 200, 1, 1_000_000)
+ERROR_MAX_RATIO = Bound("metrics.error.maxRatio", 1.1, 1)
+ERROR_CONFIDENCE = Bound("metrics.error.confidence", 0.95, 0.5, 0.9999)
+ERROR_MIN_LABELS = Bound("metrics.error.minLabels", 200, 1, 1_000_000)
+REPLAY_RPS = Bound("replay.rps", 5, 0, 100, exclusive_minimum=True)
 BOUNDS = (
     MIN_REQUESTS,
     ERROR_RATE_MAX,
@@ -78,6 +93,13 @@ BOUNDS = (
     PREDICTION_DRIFT_MAX_PSI,
     SHADOW_AGREEMENT_MIN,
     INPUT_DRIFT_MAX_PSI,
+    ACCURACY_MAX_DROP,
+    ACCURACY_CONFIDENCE,
+    ACCURACY_MIN_LABELS,
+    ERROR_MAX_RATIO,
+    ERROR_CONFIDENCE,
+    ERROR_MIN_LABELS,
+    REPLAY_RPS,
 )
 
 # errorRate.confidence: 0 turns the comparison off; otherwise at least this (CEL rule).

@@ -23,8 +23,11 @@ from canaria_operator.analysis.stats import (
     psi,
     two_proportion_z,
 )
+from canaria_operator.analysis.truth import ACCURACY, ERROR, TruthRound
 
 __all__ = [
+    "ACCURACY",
+    "ERROR",
     "ERROR_RATE",
     "INPUT_DRIFT",
     "LATENCY_P99",
@@ -304,6 +307,10 @@ def planned_checks(config: AnalysisConfig, *, mirrored: bool = False) -> tuple[s
         names.append(SHADOW_AGREEMENT)
     if config.max_input_drift is not None:
         names.append(INPUT_DRIFT)
+    if config.accuracy_max_drop is not None:
+        names.append(ACCURACY)
+    if config.error_max_ratio is not None:
+        names.append(ERROR)
     names += [m.name for m in config.custom]
     return tuple(names)
 
@@ -317,16 +324,21 @@ async def run_analysis(
     window: timedelta,
     at: datetime,
     mirroring: bool = False,
+    truth_window: timedelta | None = None,
 ) -> list[CheckResult]:
     """One round: every check :func:`planned_checks` names, canary vs stable over ``window``
-    ending at ``at``. Pass a provider evaluating at ``at`` (``PrometheusProvider(at=...)``)."""
+    ending at ``at`` (the ground-truth checks over ``truth_window``, default ``window``).
+    Pass a provider evaluating at ``at`` (``PrometheusProvider(at=...)``)."""
     r = _Round(provider, config, canary, stable, window=window, at=at)
+    truth = TruthRound(provider, config, canary, stable, truth_window or window, at)
     builtin: dict[str, Callable[[], Awaitable[CheckResult]]] = {
         ERROR_RATE: r.error_rate,
         LATENCY_P99: r.latency,
         PREDICTION_DRIFT: r.prediction_drift,
         SHADOW_AGREEMENT: r.shadow_agreement,
         INPUT_DRIFT: r.input_drift,
+        ACCURACY: truth.accuracy,
+        ERROR: truth.error,
     }
     names = planned_checks(config, mirrored=mirroring)
     checks = [(n, builtin[n]) for n in names[: len(names) - len(config.custom)]]

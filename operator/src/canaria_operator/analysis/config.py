@@ -69,4 +69,15 @@ class AnalysisConfig(_Frozen):
     min_shadow_agreement: float | None = B.SHADOW_AGREEMENT_MIN.field(default=False)
     # Max input-drift PSI (any feature) of the canary's recent inputs vs training reference.
     max_input_drift: float | None = B.INPUT_DRIFT_MAX_PSI.field(default=False)
+    # Ground truth (feedback), classifiers: the canary fails when a one-sided test at
+    # accuracy_alpha says its accuracy is more than accuracy_max_drop below the stable's on
+    # the labelled requests of the same window. None: off.
+    accuracy_max_drop: float | None = B.ACCURACY_MAX_DROP.field(default=False)
+    accuracy_alpha: float = Field(default=0.05, gt=0, le=0.5)
+    accuracy_min_labels: int = B.ACCURACY_MIN_LABELS.field()
+    # Regressors: the canary fails when its mean absolute error exceeds error_max_ratio
+    # times the stable's (one-sided test at error_alpha). None: off.
+    error_max_ratio: float | None = B.ERROR_MAX_RATIO.field(default=False)
+    error_alpha: float = Field(default=0.05, gt=0, le=0.5)
+    error_min_labels: int = B.ERROR_MIN_LABELS.field()
     custom: tuple[CustomMetric, ...] = ()

@@ -24,6 +24,7 @@ __all__ = [
     "TemplateError",
     "duration",
     "errors_query",
+    "feedback_query",
     "input_drift_query",
     "input_rows_query",
     "latency_quantile_query",
@@ -112,6 +113,11 @@ def input_drift_query(t: Target) -> str:
 
 def input_rows_query(t: Target, window: timedelta) -> str:
     return f"sum(increase({c.M_INPUT_ROWS}_total{selector(t)}[{duration(window)}]))"
+
+
+def feedback_query(metric: str, t: Target, window: timedelta) -> str:
+    """A feedback counter's increase over the window (``metric`` without ``_total``)."""
+    return f"sum(increase({metric}_total{selector(t)}[{duration(window)}]))"
 
 
 def shadow_query(name: str, namespace: str | None, window: timedelta) -> str:

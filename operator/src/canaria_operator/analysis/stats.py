@@ -14,14 +14,30 @@ PSI from small samples is noisy (about (k-1)(1/n_a + 1/n_b) from chance alone), 
 verdict also asks ``chi_square_homogeneity``: are the two count vectors from different
 distributions beyond chance? (p-value by the Wilson-Hilferty normal approximation of the
 chi-square distribution: good to a few percent in the tail, no SciPy.)
+
+Ground truth (feedback): canary and stable accuracy on labelled requests of the same window
+are binomial too; ``accuracy_drop_test`` asks whether the canary is worse than the stable by
+more than the allowed drop (a one-sided two-proportion test with a margin). Regressors:
+``mae_ratio_test`` asks whether the canary's mean absolute error exceeds the allowed multiple
+of the stable's, from the sums of |error| and error^2 the serving pods export.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
-__all__ = ["ZTest", "bucket_counts", "normal_sf", "psi", "two_proportion_z"]
+__all__ = [
+    "ErrorSums",
+    "ZTest",
+    "accuracy_drop_test",
+    "bucket_counts",
+    "mae_ratio_test",
+    "normal_sf",
+    "psi",
+    "two_proportion_z",
+]
 
 
 class ZTest:
@@ -113,3 +129,53 @@ def chi_square_homogeneity(a: Mapping[str, float], b: Mapping[str, float]) -> tu
             expected = n * col / total
             stat += (max(observed, 0.0) - expected) ** 2 / expected
     return stat, chi2_sf(stat, len(keys) - 1)
+
+
+def accuracy_drop_test(
+    correct_a: float, n_a: float, correct_b: float, n_b: float, margin: float
+) -> ZTest:
+    """One-sided test that accuracy a (canary) is more than ``margin`` below accuracy b
+    (stable): H0 p_b - p_a <= margin, H1 p_b - p_a > margin. With a margin the pooled
+    variance of the plain test does not apply; the unpooled one is used, on Agresti-Caffo
+    adjusted proportions (one success and one failure added to each side), which keeps it
+    honest at 0 % or 100 % accuracy and small samples. ``rate_a``/``rate_b`` are the plain
+    accuracies."""
+    if n_a <= 0 or n_b <= 0:
+        raise ValueError("both samples need at least one observation")
+    if not (0 <= correct_a <= n_a and 0 <= correct_b <= n_b):
+        raise ValueError("correct counts must be between 0 and the sample size")
+    pa, pb = (correct_a + 1) / (n_a + 2), (correct_b + 1) / (n_b + 2)
+    se = math.sqrt(pa * (1 - pa) / (n_a + 2) + pb * (1 - pb) / (n_b + 2))
+    z = ((pb - pa) - margin) / se
+    return ZTest(z, normal_sf(z), correct_a / n_a, correct_b / n_b)
+
+
+class ErrorSums(NamedTuple):
+    """A regressor's labelled rows: sums of |error| and error^2, and how many."""
+
+    abs: float
+    squared: float
+    n: float
+
+
+def mae_ratio_test(a: ErrorSums, b: ErrorSums, ratio: float) -> ZTest:
+    """One-sided test that the mean absolute error of a (canary) exceeds ``ratio`` times b's
+    (stable): H1 MAE_a > ratio * MAE_b. Sums of |e| and e^2 are what Prometheus has; they give
+    each side's mean and variance of |e| (var = E[e^2] - E[|e|]^2, with Bessel's correction),
+    so the difference MAE_a - ratio * MAE_b has a normal approximation (Welch). ``rate_a`` /
+    ``rate_b`` are the two MAEs. No spread at all: the difference decides."""
+    if a.n <= 0 or b.n <= 0:
+        raise ValueError("both samples need at least one observation")
+    mae_a, mae_b = a.abs / a.n, b.abs / b.n
+
+    def var(squared: float, mae: float, n: float) -> float:
+        if n < 2:
+            return 0.0
+        return max(squared / n - mae * mae, 0.0) * n / (n - 1)
+
+    se = math.sqrt(var(a.squared, mae_a, a.n) / a.n + ratio**2 * var(b.squared, mae_b, b.n) / b.n)
+    diff = mae_a - ratio * mae_b
+    if se <= 0.0:
+        return ZTest(0.0, 0.0 if diff > 0 else 1.0, mae_a, mae_b)
+    z = diff / se
+    return ZTest(z, normal_sf(z), mae_a, mae_b)

@@ -6,7 +6,7 @@ from canaria_operator.analysis.bounds import alpha_of
 from canaria_operator.analysis.config import AnalysisConfig, CustomMetric
 from canaria_operator.api.base import parse_duration
 from canaria_operator.api.spec import Analysis, Rollout
-from canaria_operator.rollout.model import RolloutSpec, Step, Strategy
+from canaria_operator.rollout.model import AcceptanceSpec, HookType, RolloutSpec, Step, Strategy
 
 __all__ = ["to_analysis_config", "to_rollout_spec"]
 
@@ -30,6 +30,22 @@ def to_rollout_spec(rollout: Rollout) -> RolloutSpec:
         progress_deadline=parse_duration(rollout.progress_deadline),
         scale_down_delay=parse_duration(rollout.scale_down_delay),
         mirror_percent=rollout.traffic.mirror_percent,
+        acceptance=_acceptance(rollout),
+        hooks=frozenset(HookType(w.type) for w in rollout.webhooks),
+        label_delay=parse_duration(rollout.analysis.label_delay),
+        replay_rps=rollout.analysis.replay.rps if rollout.analysis.replay else 0.0,
+    )
+
+
+def _acceptance(rollout: Rollout) -> AcceptanceSpec | None:
+    acc = rollout.acceptance
+    if acc is None:
+        return None
+    return AcceptanceSpec(
+        min_accuracy=acc.min_accuracy,
+        max_drop_vs_stable=acc.max_drop_vs_stable,
+        max_error=acc.max_error,
+        timeout=parse_duration(acc.timeout),
     )
 
 
@@ -38,7 +54,8 @@ def to_analysis_config(analysis: Analysis) -> AnalysisConfig:
     ``metrics`` is off; ``errorRate.confidence`` 0 turns the comparison with stable off.
     Raises ``ValueError`` (pydantic's) for a custom check the CRD could not rule out."""
     m = analysis.metrics
-    err, lat = m.error_rate, m.latency_p99
+    err, lat, acc, mae = m.error_rate, m.latency_p99, m.accuracy, m.error
+    off = AnalysisConfig()  # the ground-truth checks' numbers when they are off
     return AnalysisConfig(
         min_requests=analysis.min_requests,
         max_error_rate=None if err is None else err.max,
@@ -51,4 +68,10 @@ def to_analysis_config(analysis: Analysis) -> AnalysisConfig:
         custom=tuple(
             CustomMetric(name=c.name, query=c.query, min=c.min, max=c.max) for c in analysis.custom
         ),
+        accuracy_max_drop=None if acc is None else acc.max_drop,
+        accuracy_alpha=off.accuracy_alpha if acc is None else 1.0 - acc.confidence,
+        accuracy_min_labels=off.accuracy_min_labels if acc is None else acc.min_labels,
+        error_max_ratio=None if mae is None else mae.max_ratio,
+        error_alpha=off.error_alpha if mae is None else 1.0 - mae.confidence,
+        error_min_labels=off.error_min_labels if mae is None else mae.min_labels,
     )

@@ -17,19 +17,30 @@ from canaria_operator.rollout.model import RolloutState
 
 __all__ = [
     "MAX_HISTORY",
+    "MAX_PINS",
+    "MAX_WRITTEN",
+    "AcceptanceClass",
+    "AcceptanceStatus",
     "AnalysisResult",
     "Condition",
     "ConditionStatus",
     "ConditionType",
+    "HistoryCheck",
     "HistoryEntry",
     "ModelDeploymentStatus",
+    "RegistryPin",
+    "RegistryStatus",
+    "RetirementStatus",
     "StatusPhase",
     "TrackStatus",
+    "WebhookStatus",
 ]
 
 MAX_HISTORY = 10
 
-StatusPhase = Literal["Pending", "Ready", "Progressing", "Paused", "RolledBack", "Degraded"]
+StatusPhase = Literal[
+    "Pending", "Ready", "Progressing", "Paused", "RolledBack", "Degraded", "Retired"
+]
 ConditionType = Literal["Ready", "Progressing", "Degraded"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 VerdictName = Literal["Successful", "Failed", "Inconclusive", "Error"]
@@ -57,6 +68,7 @@ class TrackStatus(ApiModel):
     replicas: int | None = None
     ready_replicas: int | None = None
     weight: int | None = None
+    source: str | None = None
 
 
 class AnalysisResult(ApiModel):
@@ -70,12 +82,81 @@ class AnalysisResult(ApiModel):
     at: datetime | None = None
 
 
+class HistoryCheck(ApiModel):
+    metric: str
+    verdict: VerdictName
+    value: float | None = None
+    threshold: float | None = None
+
+
 class HistoryEntry(ApiModel):
     version: str
     result: HistoryResult
     reason: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    source: str | None = None
+    checks: tuple[HistoryCheck, ...] = ()
+
+
+class RegistryPin(ApiModel):
+    version: str
+    digest: str
+
+
+MAX_PINS = 20
+MAX_WRITTEN = 20
+
+
+class RegistryStatus(ApiModel):
+    model: str | None = None
+    alias: str | None = None
+    version: str | None = None
+    location: str | None = None
+    digest: str | None = None
+    resolved_at: datetime | None = None
+    stable_alias: str | None = None
+    stable_alias_version: str | None = None
+    pins: tuple[RegistryPin, ...] = Field(default=(), max_length=MAX_PINS)
+    written: tuple[str, ...] = Field(default=(), max_length=MAX_WRITTEN)
+
+
+class RetirementStatus(ApiModel):
+    deprecated_at: datetime | None = None
+    at: datetime | None = None
+    retired_at: datetime | None = None
+
+
+class AcceptanceClass(ApiModel):
+    label: str
+    support: int
+    accuracy: float
+    stable_accuracy: float | None = None
+
+
+class AcceptanceStatus(ApiModel):
+    version: str
+    verdict: Literal["Running", "Passed", "Failed", "Error"]
+    message: str | None = None
+    job: str | None = None
+    task: Literal["classification", "regression"] | None = None
+    rows: int | None = None
+    accuracy: float | None = None
+    stable_accuracy: float | None = None
+    mae: float | None = None
+    stable_mae: float | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    classes: tuple[AcceptanceClass, ...] = Field(default=(), max_length=20)
+
+
+class WebhookStatus(ApiModel):
+    name: str
+    type: str
+    passed: bool
+    code: int | None = None
+    message: str | None = None
+    at: datetime | None = None
 
 
 class ModelDeploymentStatus(ApiModel):
@@ -90,6 +171,10 @@ class ModelDeploymentStatus(ApiModel):
     rollout: RolloutState | None = None
     analysis: tuple[AnalysisResult, ...] = ()
     history: tuple[HistoryEntry, ...] = Field(default=(), max_length=MAX_HISTORY)
+    registry: RegistryStatus | None = None
+    retirement: RetirementStatus | None = None
+    acceptance: AcceptanceStatus | None = None
+    webhooks: tuple[WebhookStatus, ...] = Field(default=(), max_length=10)
 
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

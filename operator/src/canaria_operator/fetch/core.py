@@ -17,6 +17,8 @@ from typing import BinaryIO
 
 import httpx
 
+from canaria_operator.fetch.directory import PREFIX as DIRECTORY_PREFIX
+from canaria_operator.fetch.directory import fetch_directory
 from canaria_operator.fetch.errors import FetchError
 from canaria_operator.fetch.s3 import s3_request
 
@@ -84,7 +86,21 @@ def fetch(
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Fetch ``uri`` to ``dest``; returns the size. Raises :class:`FetchError`."""
+    """Fetch ``uri`` to ``dest``; returns the size. Raises :class:`FetchError`.
+
+    A ``mlflow+http(s)://`` uri is a model directory: ``dest`` becomes a directory and
+    ``sha256`` is its digest (:mod:`canaria_serving.modeldir`)."""
+    if uri.startswith(DIRECTORY_PREFIX):
+        return fetch_directory(
+            uri,
+            dest,
+            sha256,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
+            log=log,
+            sleep=sleep,
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part")
     attempt = 0

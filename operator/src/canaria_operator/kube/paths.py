@@ -11,6 +11,7 @@ __all__ = [
     "EVENTS",
     "HPAS",
     "HTTPROUTES",
+    "JOBS",
     "MODELDEPLOYMENTS",
     "PODS",
     "ROLEBINDINGS",
@@ -53,6 +54,7 @@ SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
+JOBS = Resource("batch", "v1", "jobs")
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
@@ -63,6 +65,7 @@ _BY_KIND = {
     ("rbac.authorization.k8s.io/v1", "Role"): ROLES,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLEBINDINGS,
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTPROUTES,
+    ("batch/v1", "Job"): JOBS,
 }
 
 

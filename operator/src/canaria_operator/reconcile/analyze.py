@@ -24,7 +24,9 @@ from canaria_operator.reconcile.snapshot import Snapshot
 from canaria_operator.rollout import analysis_due
 from canaria_serving import contract
 
-__all__ = ["AnalysisRunner", "Round", "due_round"]
+__all__ = ["MAX_TRUTH_WINDOW", "AnalysisRunner", "Round", "due_round"]
+
+MAX_TRUTH_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,22 @@ class Round:
     at: datetime
     compared: bool
     config: AnalysisConfig
+    # The ground-truth checks' window: since the rollout started (at least ``window``).
+    truth_window: timedelta | None = None
 
     @property
     def checks(self) -> tuple[str, ...]:
         return planned_checks(self.config, mirrored=self.compared)
+
+
+def _target_version(snap: Snapshot) -> str | None:
+    """spec.model.version, or the registry version a models:/ reference resolves to (the
+    last one resolved while the registry cannot be read)."""
+    if snap.md.spec.model.version is not None:
+        return snap.md.spec.model.version
+    if snap.registry is not None and snap.registry.resolved is not None:
+        return snap.registry.resolved.version
+    return snap.md.status.registry.version if snap.md.status.registry else None
 
 
 def due_round(snap: Snapshot, now: datetime) -> Round | None:
@@ -51,7 +65,8 @@ def due_round(snap: Snapshot, now: datetime) -> Round | None:
     if (
         state is None
         or state.stable_version is None
-        or state.canary_version != md.spec.model.version
+        or state.canary_version is None
+        or state.canary_version != _target_version(snap)
         or not analysis_due(state, spec, now)
     ):
         return None
@@ -61,6 +76,8 @@ def due_round(snap: Snapshot, now: datetime) -> Round | None:
             name=md.name, version=version, track=track, namespace=md.namespace, model=md.model_name
         )
 
+    since = state.started_at or now
+    truth = min(max(now - since, spec.analysis_interval), MAX_TRUTH_WINDOW)
     return Round(
         canary=target(state.canary_version, contract.TRACK_CANARY),
         stable=target(state.stable_version, contract.TRACK_STABLE),
@@ -68,6 +85,7 @@ def due_round(snap: Snapshot, now: datetime) -> Round | None:
         at=now,
         compared=state.mirror_percent > 0 and snap.mode.compares,
         config=snap.inputs.config,
+        truth_window=truth,
     )
 
 
@@ -96,4 +114,5 @@ class AnalysisRunner:
             window=due.window,
             at=due.at,
             mirroring=due.compared,
+            truth_window=due.truth_window,
         )

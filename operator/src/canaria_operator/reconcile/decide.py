@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from canaria_operator import conditions as C
 from canaria_operator.analysis.result import CheckResult
+from canaria_operator.api.base import parse_duration
 from canaria_operator.api.model import ModelDeployment
 from canaria_operator.api.status import (
     MAX_HISTORY,
     AnalysisResult,
+    HistoryCheck,
     HistoryEntry,
     ModelDeploymentStatus,
 )
@@ -38,8 +40,22 @@ from canaria_operator.reconcile.desired import (
     stable_updating,
 )
 from canaria_operator.reconcile.health import track_health
+from canaria_operator.reconcile.registry import (
+    RegistryTarget,
+    RegistryWrite,
+    hold_round,
+    registry_target,
+    registry_writes,
+)
+from canaria_operator.reconcile.retire import (
+    is_retired,
+    retirement_status,
+    scale_to_zero,
+    with_deprecation_date,
+)
 from canaria_operator.reconcile.snapshot import Snapshot
 from canaria_operator.reconcile.status import degrade, new_status
+from canaria_operator.reconcile.truth import truth_objects, truth_status
 from canaria_operator.rollout import reasons as R
 from canaria_operator.rollout.decision import Decision, Event
 from canaria_operator.rollout.machine import decide as decide_rollout
@@ -74,6 +90,8 @@ class Outcome:
     # The decision's own Events (the rest follow from the old and new status).
     decided_events: tuple[Event, ...] = ()
     problems: tuple[Problem, ...] = ()
+    # tags and the operator's alias for the MLflow registry (executed by the shell)
+    registry_writes: tuple[RegistryWrite, ...] = ()
 
     def refused(self, md: ModelDeployment, problems: Sequence[Problem], now: datetime) -> Outcome:
         """The outcome after the API server refused some writes for good: those problems
@@ -84,21 +102,24 @@ class Outcome:
         return replace(self, status=status, events=events, problems=every)
 
 
-def known_artifacts(md: ModelDeployment) -> dict[str, Artifact]:
-    """Every version the object knows an artifact for; spec.model wins for its version."""
+def known_artifacts(md: ModelDeployment, target: Artifact | None = None) -> dict[str, Artifact]:
+    """Every version the object knows an artifact for; the target (spec.model, or what the
+    registry resolved it to) wins for its version."""
     found: dict[str, Artifact] = {}
     for track in (md.status.previous, md.status.canary, md.status.stable):
         if track is not None:
             found[track.version] = Artifact.from_status(track)
-    target = Artifact.from_spec(md.spec.model)
+    target = target or Artifact.from_spec(md.spec.model)
     found[target.version] = target
     return found
 
 
-def placement_of(md: ModelDeployment, state: RolloutState) -> Placement:
+def placement_of(
+    md: ModelDeployment, state: RolloutState, target: Artifact | None = None
+) -> Placement:
     """Where the versions run, as the rollout state says. The canary is kept while the
     rollout runs and, at weight 0, until a rolled-back canary's scale-down time."""
-    artifacts = known_artifacts(md)
+    artifacts = known_artifacts(md, target)
     assert state.stable_version is not None  # decide sets it on the first reconcile
     active = state.phase in ACTIVE_PHASES
     wanted = state.canary_version is not None and (active or state.canary_scale_down_at)
@@ -149,7 +170,16 @@ def _analysis(
     )
 
 
-def _history(md: ModelDeployment, d: Decision) -> tuple[HistoryEntry, ...]:
+def _history(
+    md: ModelDeployment,
+    d: Decision,
+    artifacts: dict[str, Artifact],
+    analysis: tuple[AnalysisResult, ...],
+) -> tuple[HistoryEntry, ...]:
+    checks = tuple(
+        HistoryCheck(metric=a.metric, verdict=a.verdict, value=a.value, threshold=a.threshold)
+        for a in analysis
+    )
     added = tuple(
         HistoryEntry(
             version=h.version,
@@ -157,6 +187,8 @@ def _history(md: ModelDeployment, d: Decision) -> tuple[HistoryEntry, ...]:
             reason=h.reason,
             started_at=h.started_at,
             finished_at=h.finished_at,
+            source=artifacts[h.version].source if h.version in artifacts else None,
+            checks=checks[:20],
         )
         for h in d.history
     )
@@ -187,13 +219,17 @@ def decide(
     settings: OperatorSettings,
 ) -> Outcome:
     """Everything this reconcile does, for what was observed and the analysis round run."""
-    md = snap.md
+    md = with_deprecation_date(snap.md, now)
+    registry = registry_target(md, snap.registry, now)
+    if registry.artifact is None:
+        return _unresolved(md, registry, now)
+    checks = hold_round(registry, checks)
     state = md.status.rollout or RolloutState()
     if state.stable_version is None and md.status.stable is not None:
         state = state.model_copy(update={"stable_version": md.status.stable.version})
     health = snap.health()
     action, refused = _action(md)
-    target = md.spec.model.version
+    target = registry.artifact.version
     pods = health.get(target)
     d = decide_rollout(
         RolloutInput(
@@ -201,13 +237,17 @@ def decide(
             state=state,
             canary=None if pods is None else pods.as_canary_pods(),
             action=action,
+            hooks=snap.hooks,
+            acceptance=snap.acceptance,
         ),
         snap.inputs.spec,
         list(checks),
         now,
     )
-    placement = placement_of(md, d.state)
+    placement = placement_of(md, d.state, registry.artifact)
     problems = _problems(snap, placement)
+    if registry.problem is not None and not registry.quiet:
+        problems.insert(0, registry.problem)
     route, route_problems = snap.mode.route(placement, snap.route)
     problems += route_problems
     # Versions whose artifact needs a missing Secret keep their Deployments as they are
@@ -217,27 +257,69 @@ def decide(
     )
     names = {deployment_name(md.name, v) for v in skip}
     keep = frozenset(key for key in snap.objects if key[1] in names)  # Deployment and HPA
-    desired = desired_objects(snap, placement, settings, skip)
-    writes = plan_writes(md, desired, snap.objects, keep)
+    desired = desired_objects(replace(snap, md=md), placement, settings, skip)
+    extra, kept = truth_objects(replace(snap, md=md), d.state, placement, settings)
+    desired |= {(o["kind"], o["metadata"]["name"]): o for o in extra}  # feedback, acceptance
+    retired = is_retired(md, now)
+    if retired:
+        desired = scale_to_zero(desired)
+    writes = plan_writes(md, desired, snap.objects, keep | kept)
+    analysis = _analysis(md, state, d, checks)
     status = new_status(
         md,
         placement=placement,
         state=d.state,
-        analysis=_analysis(md, state, d, checks),
-        history=_history(md, d),
+        analysis=analysis,
+        history=_history(md, d, known_artifacts(md, registry.artifact), analysis),
         health=health,
         problems=problems,
         stable_updating=stable_updating(snap, placement, writes),
         now=now,
     )
+    status = status.model_copy(
+        update={"registry": registry.status, "retirement": retirement_status(md, now)}
+    )
+    status = truth_status(md, status, d.acceptance, snap.hooks)
+    if retired and not problems:
+        status = status.model_copy(update={"phase": "Retired"})
     decided = (*d.events, *refused)
     return Outcome(
         writes=tuple(writes),
         route=route,
         status=status,
         events=(*decided, *transition_events(md.status, status)),
-        requeue_after=None if d.requeue_after is None else d.requeue_after.total_seconds(),
+        requeue_after=_requeue(md, d.requeue_after, now),
         clear_action=d.action_consumed or bool(refused),
         decided_events=decided,
         problems=tuple(problems),
+        registry_writes=registry_writes(md, status, placement.stable.version if retired else None),
+    )
+
+
+def _requeue(md: ModelDeployment, after: timedelta | None, now: datetime) -> float | None:
+    """When to look again: the rollout's wish, the registry's poll interval, the retirement."""
+    wanted = [] if after is None else [after.total_seconds()]
+    registry = md.spec.model.registry
+    if md.spec.model.from_registry and registry is not None:
+        wanted.append(parse_duration(registry.poll_interval).total_seconds())
+    if md.spec.retire is not None and now < md.spec.retire.at:
+        wanted.append(max((md.spec.retire.at - now).total_seconds(), 0.5))
+    return min(wanted) if wanted else None
+
+
+def _unresolved(md: ModelDeployment, registry: RegistryTarget, now: datetime) -> Outcome:
+    """A registry reference that never resolved: nothing to serve yet, Degraded saying why."""
+    assert registry.problem is not None
+    base = md.status.model_copy(
+        update={"observed_generation": md.metadata.generation, "registry": registry.status}
+    )
+    status = degrade(md, base, [registry.problem], now)
+    return Outcome(
+        writes=(),
+        route=None,
+        status=status,
+        events=tuple(transition_events(md.status, status)),
+        requeue_after=_requeue(md, None, now),
+        clear_action=False,
+        problems=(registry.problem,),
     )

@@ -15,6 +15,7 @@ from canaria_operator.kube import (
     DEPLOYMENTS,
     HPAS,
     HTTPROUTES,
+    JOBS,
     PDBS,
     PODS,
     ROLEBINDINGS,
@@ -27,8 +28,10 @@ from canaria_operator.kube import (
     KubeError,
 )
 from canaria_operator.reconcile.snapshot import Inputs, Snapshot, secrets_needed
+from canaria_operator.reconcile.truth import acceptance_read
+from canaria_operator.rollout.model import Gate
 from canaria_operator.traffic import RouteRead, RouteRef
-from canaria_operator.workloads.names import COMPONENT_SERVING
+from canaria_operator.workloads.names import COMPONENT_ACCEPTANCE, COMPONENT_SERVING
 from canaria_serving import contract
 
 __all__ = ["OWNED_KINDS", "observe"]
@@ -41,6 +44,7 @@ OWNED_KINDS = (
     ("ServiceAccount", SERVICEACCOUNTS),
     ("Role", ROLES),
     ("RoleBinding", ROLEBINDINGS),
+    ("Job", JOBS),  # the acceptance Jobs
 )
 
 
@@ -65,11 +69,14 @@ async def observe(kube: Kube, md: ModelDeployment, inputs: Inputs) -> Snapshot:
     selector = f"{contract.LABEL_MODEL}={md.name}"
     serving = f"{selector},{contract.LABEL_COMPONENT}={COMPONENT_SERVING}"
     names = sorted(secrets_needed(md))
-    lists, pods_list, secrets, route = await asyncio.gather(
+    accepting = md.status.rollout is not None and md.status.rollout.gate is Gate.ACCEPTANCE
+    testing = f"{selector},{contract.LABEL_COMPONENT}={COMPONENT_ACCEPTANCE}"
+    lists, pods_list, secrets, route, test_pods = await asyncio.gather(
         asyncio.gather(*(kube.list(res, ns, selector, cached=True) for _, res in OWNED_KINDS)),
         kube.list(PODS, ns, serving, cached=True),
         asyncio.gather(*(kube.get(SECRETS, ns, name) for name in names)),
         _route(kube, inputs.mode.route_ref()),
+        kube.list(PODS, ns, testing) if accepting else _none(),
     )
     objects: dict[tuple[str, str], Json] = {}
     for (kind, res), items in zip(OWNED_KINDS, lists, strict=True):
@@ -85,5 +92,15 @@ async def observe(kube: Kube, md: ModelDeployment, inputs: Inputs) -> Snapshot:
         pods.setdefault(labels.get(contract.LABEL_VERSION, ""), []).append(pod)
     missing = frozenset(n for n, obj in zip(names, secrets, strict=True) if obj is None)
     return Snapshot(
-        md=md, inputs=inputs, objects=objects, pods=pods, missing_secrets=missing, route=route
+        md=md,
+        inputs=inputs,
+        objects=objects,
+        pods=pods,
+        missing_secrets=missing,
+        route=route,
+        acceptance=acceptance_read(md, objects, test_pods),
     )
+
+
+async def _none() -> list[Json]:
+    return []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +27,12 @@ from canaria_operator.reconcile.analyze import AnalysisRunner
 from canaria_operator.reconcile.decide import Outcome, decide
 from canaria_operator.reconcile.desired import Write
 from canaria_operator.reconcile.emit import emit_events
+from canaria_operator.reconcile.hooks import HookRunner
 from canaria_operator.reconcile.observe import observe
 from canaria_operator.reconcile.patch import merge_patch
 from canaria_operator.reconcile.queue import ReconcileError, Result
+from canaria_operator.reconcile.registry import mark_written
+from canaria_operator.reconcile.registry_io import RegistryIO
 from canaria_operator.reconcile.snapshot import inputs_of
 from canaria_operator.reconcile.status import invalid_status
 from canaria_operator.settings import OperatorSettings
@@ -66,13 +69,18 @@ class Reconciler:
         self.settings = settings
         self.metrics = metrics or OperatorMetrics()
         self.analysis = AnalysisRunner(settings.prometheus_url)
+        self.registry = RegistryIO(kube)
+        self.hooks = HookRunner()
         self._clock = clock
 
     async def aclose(self) -> None:
         await self.analysis.aclose()
+        await self.registry.aclose()
+        await self.hooks.aclose()
 
     def forget(self, namespace: str, name: str) -> None:
         self.metrics.forget(namespace, name)
+        self.registry.forget(namespace, name)
 
     def _retry(self, what: str, exc: KubeError) -> ReconcileError:
         return ReconcileError(f"{what}: {exc}", delay=self.settings.retry_delay)
@@ -110,7 +118,10 @@ class Reconciler:
             snap = await observe(self.kube, md, inputs)
         except KubeError as exc:
             raise self._retry("observe", exc) from exc
+        snap = replace(snap, registry=await self.registry.read(md))
         checks = await self.analysis.run_if_due(snap, now)
+        answers, hook_checks = await self.hooks.run(snap, now, checks)  # spec.rollout.webhooks
+        checks, snap = [*checks, *hook_checks], replace(snap, hooks=answers)
         if checks:
             self.metrics.record_checks(md.namespace, md.name, checks)
         return await self._execute(md, decide(snap, checks, now, self.settings), now)
@@ -130,6 +141,9 @@ class Reconciler:
                 else:
                     done.transient.append(f"patch HTTPRoute {ref}: {exc.message}")
         await self._write([w for w in outcome.writes if w.op == "delete"], done)
+        told, problems = await self.registry.write(md, outcome.registry_writes)
+        outcome = replace(outcome, status=mark_written(outcome.status, told))
+        done.refused += problems
         if done.refused:
             outcome = outcome.refused(md, done.refused, now)
         written = await self._status(md, outcome)

@@ -18,7 +18,14 @@ from canaria_operator.analysis.config import AnalysisConfig
 from canaria_operator.api.convert import to_analysis_config, to_rollout_spec
 from canaria_operator.api.model import InvalidObject, ModelDeployment
 from canaria_operator.reconcile.health import TrackHealth, track_health
-from canaria_operator.rollout.model import RolloutSpec
+from canaria_operator.registry.read import RegistryRead
+from canaria_operator.rollout.model import (
+    ANALYSED_STAGES,
+    AcceptanceRead,
+    HookAnswer,
+    HookType,
+    RolloutSpec,
+)
 from canaria_operator.traffic import RouteRead, TrafficMode, traffic_mode
 from canaria_operator.workloads.names import deployment_name
 from canaria_serving import contract
@@ -46,6 +53,8 @@ def inputs_of(md: ModelDeployment) -> Inputs:
     try:
         config = to_analysis_config(md.spec.rollout.analysis)
         spec = mode.rollout_spec(to_rollout_spec(md.spec.rollout), config)
+        if HookType.ROLLOUT in spec.hooks:  # rollout hooks judge every stage, as checks do
+            spec = spec.model_copy(update={"judged_stages": ANALYSED_STAGES})
     except (ValidationError, ValueError) as exc:
         raise InvalidObject(f"spec.rollout: {exc}".replace("\n", " ")) from exc
     return Inputs(mode=mode, spec=spec, config=config)
@@ -56,6 +65,9 @@ def secrets_needed(md: ModelDeployment) -> set[str]:
     names = set()
     if md.spec.model.credentials_secret_ref:
         names.add(md.spec.model.credentials_secret_ref.name)
+    registry = md.spec.model.registry
+    if registry is not None and registry.credentials_secret_ref is not None:
+        names.add(registry.credentials_secret_ref.name)
     for track in (md.status.stable, md.status.canary, md.status.previous):
         if track is not None and track.credentials_secret:
             names.add(track.credentials_secret)
@@ -73,6 +85,12 @@ class Snapshot:
     missing_secrets: frozenset[str] = frozenset()
     # The object the traffic mode steers (None: the mode steers none, or names none).
     route: RouteRead | None = None
+    # What the MLflow registry said of spec.model (None: not a models:/ reference).
+    registry: RegistryRead | None = None
+    # The acceptance Job of the current attempt (None: no acceptance test in status).
+    acceptance: AcceptanceRead | None = None
+    # The hooks called before deciding, and their answers.
+    hooks: tuple[HookAnswer, ...] = ()
 
     @classmethod
     def of(cls, md: ModelDeployment, **observed: Any) -> Snapshot:

@@ -45,6 +45,7 @@ def _track(
         replicas=health.desired if health else None,
         ready_replicas=health.ready if health else None,
         weight=weight,
+        source=artifact.source,
     )
 
 

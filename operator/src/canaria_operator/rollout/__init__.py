@@ -1,11 +1,22 @@
 """The rollout state machine (pure): what was seen + spec + analysis + now -> decision."""
 
-from canaria_operator.rollout.decision import Decision, Event, HistoryRecord, HistoryResult
+from canaria_operator.rollout.decision import (
+    AcceptanceReport,
+    Decision,
+    Event,
+    HistoryRecord,
+    HistoryResult,
+)
 from canaria_operator.rollout.machine import analysis_due, decide, next_analysis_at
 from canaria_operator.rollout.model import (
     ACTIVE_PHASES,
     ANALYSED_STAGES,
+    AcceptanceRead,
+    AcceptanceSpec,
     CanaryPods,
+    Gate,
+    HookAnswer,
+    HookType,
     ManualAction,
     PauseCause,
     Phase,
@@ -20,11 +31,17 @@ from canaria_operator.rollout.model import (
 __all__ = [
     "ACTIVE_PHASES",
     "ANALYSED_STAGES",
+    "AcceptanceRead",
+    "AcceptanceReport",
+    "AcceptanceSpec",
     "CanaryPods",
     "Decision",
     "Event",
+    "Gate",
     "HistoryRecord",
     "HistoryResult",
+    "HookAnswer",
+    "HookType",
     "ManualAction",
     "PauseCause",
     "Phase",

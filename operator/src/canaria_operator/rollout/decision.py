@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from canaria_operator.rollout.model import EventType, RolloutState
 
-__all__ = ["Decision", "Event", "HistoryRecord", "HistoryResult"]
+__all__ = ["AcceptanceReport", "Decision", "Event", "HistoryRecord", "HistoryResult"]
 
 HistoryResult = Literal["Promoted", "RolledBack", "Superseded", "Replaced"]
 
@@ -44,6 +44,19 @@ class HistoryRecord(_Frozen):
     finished_at: datetime
 
 
+class AcceptanceReport(_Frozen):
+    """An acceptance test as status shows it: running, or judged (with the evaluation's
+    figures as JSON, when it ran)."""
+
+    version: str
+    verdict: Literal["Running", "Passed", "Failed", "Error"]
+    message: str
+    attempt: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    evaluation: str | None = None
+
+
 class Decision(_Frozen):
     """The next state, the Events and history entries of the transitions, and when to look
     again."""
@@ -58,3 +71,5 @@ class Decision(_Frozen):
     # True when an analysis round is due now: the operator runs the checks and calls decide
     # again with their results.
     analysis_due: bool = False
+    # The acceptance test started or judged by this decision (for status), else None.
+    acceptance: AcceptanceReport | None = None

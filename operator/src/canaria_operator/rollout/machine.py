@@ -30,6 +30,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from canaria_operator.analysis.result import CheckResult, Verdict, round_verdict
+from canaria_operator.rollout import gates
 from canaria_operator.rollout import reasons as R
 from canaria_operator.rollout.decision import Decision
 from canaria_operator.rollout.model import (
@@ -47,7 +48,6 @@ from canaria_operator.rollout.model import (
 from canaria_operator.rollout.transitions import (
     Ctx,
     advance,
-    enter_first_stage,
     promote,
     replace_immediately,
     restore_previous,
@@ -67,6 +67,7 @@ def decide(
 ) -> Decision:
     """Next state, Events and history for one ModelDeployment (see the module docstring)."""
     ctx = Ctx(state=inputs.state, spec=spec, now=now)
+    gates.post_rollout(ctx, inputs)
     if inputs.action is not None:
         _manual(ctx, inputs, inputs.action)
     for _ in range(_MAX_PASSES):
@@ -81,6 +82,7 @@ def decide(
         action_consumed=ctx.action_consumed,
         requeue_after=_requeue_after(ctx.state, spec, now),
         analysis_due=analysis_due(ctx.state, spec, now),
+        acceptance=ctx.acceptance,
     )
 
 
@@ -129,6 +131,8 @@ def _transition(ctx: Ctx, inputs: RolloutInput, analysis: list[CheckResult]) -> 
 
 def _progress(ctx: Ctx, inputs: RolloutInput, analysis: list[CheckResult]) -> None:
     s, spec, now = ctx.state, ctx.spec, ctx.now
+    if gates.rollback_requested(ctx, inputs):
+        return
     pods = inputs.canary
     need = pods.desired if pods is not None and spec.strategy is Strategy.BLUE_GREEN else 1
     ready = pods is not None and pods.ready >= max(1, need)
@@ -150,13 +154,13 @@ def _progress(ctx: Ctx, inputs: RolloutInput, analysis: list[CheckResult]) -> No
     elif s.canary_unready_since is not None:
         ctx.set(canary_unready_since=None)
     if ctx.state.stage is Stage.WAITING:
-        enter_first_stage(ctx)
+        gates.before_traffic(ctx, inputs)
         return
     if _consume_round(ctx, analysis) or ctx.state.phase is not Phase.PROGRESSING:
         return
     if not ready:  # hold the step: passing checks cannot advance a canary without Ready pods
         return
-    _maybe_advance(ctx)
+    _maybe_advance(ctx, inputs)
 
 
 def _consume_round(ctx: Ctx, analysis: list[CheckResult]) -> bool:
@@ -175,8 +179,8 @@ def _consume_round(ctx: Ctx, analysis: list[CheckResult]) -> bool:
     summary = _summary(results)
 
     def say(reason: str, message: str) -> None:
-        """Rounds keep running while paused; the pause's reason stays what status says."""
-        if ctx.state.phase is Phase.PROGRESSING:
+        """Rounds keep running while paused or at a gate; their reason stays in status."""
+        if ctx.state.phase is Phase.PROGRESSING and ctx.state.gate is None:
             ctx.set(reason=reason, message=message)
 
     if verdict is Verdict.SUCCESSFUL:
@@ -236,7 +240,7 @@ def _consume_round(ctx: Ctx, analysis: list[CheckResult]) -> bool:
     return False
 
 
-def _maybe_advance(ctx: Ctx) -> None:
+def _maybe_advance(ctx: Ctx, inputs: RolloutInput) -> None:
     s, spec, now = ctx.state, ctx.spec, ctx.now
     if s.stage is Stage.STEPS and s.step_index >= len(spec.steps):
         ctx.set(step_index=len(spec.steps) - 1)  # spec lost steps mid-rollout
@@ -270,6 +274,8 @@ def _maybe_advance(ctx: Ctx) -> None:
                 f"step {s.step_index + 1} passed; paused until `canaria resume`",
             )
             return
+    if gates.promotes_next(s, spec) and not gates.may_promote(ctx, inputs):
+        return
     advance(ctx)
 
 
@@ -379,6 +385,7 @@ def _requeue_after(state: RolloutState, spec: RolloutSpec, now: datetime) -> tim
         pause = spec.steps[state.step_index].pause
         if pause is not None and state.step_started_at is not None:
             times.append(state.step_started_at + pause)
+    times += gates.gate_times(state, spec, now)
     due = [t for t in times if t is not None]
     if not due:
         return None

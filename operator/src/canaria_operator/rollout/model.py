@@ -20,8 +20,13 @@ __all__ = [
     "ACTIVE_PHASES",
     "ANALYSED_STAGES",
     "DEFAULT_MAX_INCONCLUSIVE_ROUNDS",
+    "AcceptanceRead",
+    "AcceptanceSpec",
     "CanaryPods",
     "EventType",
+    "Gate",
+    "HookAnswer",
+    "HookType",
     "ManualAction",
     "PauseCause",
     "Phase",
@@ -75,6 +80,24 @@ class PauseCause(StrEnum):
     INCONCLUSIVE = "Inconclusive"  # maxInconclusiveRounds rounds without a verdict
 
 
+class Gate(StrEnum):
+    """Where a rollout waits for something other than its checks."""
+
+    ACCEPTANCE = "Acceptance"  # the acceptance Job, before any client traffic
+    PRE_ROLLOUT = "PreRollout"  # the pre-rollout hooks, before any client traffic
+    CONFIRM = "ConfirmPromotion"  # the confirm-promotion hooks, before the promotion
+
+
+class HookType(StrEnum):
+    """``spec.rollout.webhooks[].type`` (Flagger's names)."""
+
+    PRE_ROLLOUT = "pre-rollout"
+    ROLLOUT = "rollout"
+    CONFIRM_PROMOTION = "confirm-promotion"
+    POST_ROLLOUT = "post-rollout"
+    ROLLBACK = "rollback"
+
+
 class ManualAction(StrEnum):
     """Values of the annotation ``canaria.dev/action``."""
 
@@ -93,6 +116,15 @@ class Step(_Frozen):
     weight: int = Field(ge=1, le=100)
     pause: timedelta | None = None
     pause_until_resumed: bool = False
+
+
+class AcceptanceSpec(_Frozen):
+    """``spec.rollout.acceptance``'s thresholds and deadline (the dataset is the Job's)."""
+
+    min_accuracy: float | None = None
+    max_drop_vs_stable: float | None = None
+    max_error: float | None = None
+    timeout: timedelta = timedelta(minutes=5)
 
 
 def _default_steps() -> tuple[Step, ...]:
@@ -125,6 +157,14 @@ class RolloutSpec(_Frozen):
     # canary receives in each stage). A stage without checks is passed on time alone: its
     # step pause, or one analysis interval, once the canary is Ready; status says so.
     judged_stages: frozenset[Stage] = ANALYSED_STAGES
+    # An acceptance test before any client traffic (None: none).
+    acceptance: AcceptanceSpec | None = None
+    # The hook types spec.rollout.webhooks has (gates are skipped when they have none).
+    hooks: frozenset[HookType] = frozenset()
+    # How long truths take to arrive: the last stage before promotion lasts at least this.
+    label_delay: timedelta = timedelta(0)
+    # Payload-log records per second replayed to the canary while the rollout mirrors.
+    replay_rps: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _check_steps(self) -> RolloutSpec:
@@ -174,6 +214,35 @@ class RolloutState(_Frozen):
     previous_scale_down_at: datetime | None = None
     reason: str = "NoRollout"
     message: str = "no rollout yet"
+    # Gates (acceptance Job, pre-rollout and confirm-promotion hooks).
+    gate: Gate | None = None
+    gate_since: datetime | None = None
+    gate_attempts: int = 0  # failed pre-rollout calls at this gate
+    last_gate_call_at: datetime | None = None
+    acceptance_attempt: str | None = None  # names the acceptance Job of this rollout
+    post_rollout_pending: bool = False  # post-rollout hooks still to call
+    replay_rps: float = 0.0  # what the router replays to the canary now
+
+
+class HookAnswer(_Frozen):
+    """One hook called at this reconcile, and its answer (2xx in time: passed)."""
+
+    name: str
+    type: HookType
+    passed: bool
+    at: datetime
+    code: int | None = None
+    message: str = ""
+
+
+class AcceptanceRead(_Frozen):
+    """The acceptance Job of ``attempt`` as observed: still running, or finished with the
+    evaluation's JSON (its termination message), or failed with a reason."""
+
+    attempt: str
+    finished: bool = False
+    result: str | None = None  # canaria evaluate's JSON (an Evaluation or {"error": ...})
+    failure: str | None = None  # why the Job failed, when it did
 
 
 class RolloutInput(_Frozen):
@@ -184,6 +253,9 @@ class RolloutInput(_Frozen):
     state: RolloutState = Field(default_factory=RolloutState)
     canary: CanaryPods | None = None
     action: ManualAction | None = None
+    # Hooks called before this decision (gates, rollback requests, post-rollout).
+    hooks: tuple[HookAnswer, ...] = ()
+    acceptance: AcceptanceRead | None = None
 
 
 EventType = Literal["Normal", "Warning"]

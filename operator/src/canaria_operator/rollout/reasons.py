@@ -11,6 +11,10 @@ from typing import Final
 
 __all__ = [
     "ABORTED",
+    "ACCEPTANCE_ERROR",
+    "ACCEPTANCE_FAILED",
+    "ACCEPTANCE_PASSED",
+    "ACCEPTANCE_STARTED",
     "ACTION_IGNORED",
     "ANALYSIS_ERRORING",
     "ANALYSIS_FAILED",
@@ -21,21 +25,30 @@ __all__ = [
     "MANUAL_PAUSE",
     "MANUAL_PROMOTION",
     "NOT_JUDGED",
+    "POST_ROLLOUT_FAILED",
     "PREVIOUS_SCALED_DOWN",
+    "PRE_ROLLOUT_FAILED",
+    "PRE_ROLLOUT_PASSED",
     "PROGRESS_DEADLINE_EXCEEDED",
     "PROMOTED",
+    "PROMOTION_NOT_CONFIRMED",
     "REPLACED",
     "RESTORED_PREVIOUS",
     "RESUMED",
     "RETRYING",
+    "ROLLBACK_REQUESTED",
     "ROLLOUT_STARTED",
     "SHADOW_PASSED",
     "SPEC_REVERTED",
     "STEP_ADVANCED",
     "STEP_PAUSE",
     "SUPERSEDED",
+    "WAITING_FOR_ACCEPTANCE",
     "WAITING_FOR_ANALYSIS",
     "WAITING_FOR_CANARY",
+    "WAITING_FOR_CONFIRMATION",
+    "WAITING_FOR_HOOKS",
+    "WAITING_FOR_LABELS",
 ]
 
 IDLE: Final = "NoRollout"
@@ -64,3 +77,17 @@ RETRYING: Final = "Retrying"
 ACTION_IGNORED: Final = "ActionIgnored"
 CANARY_SCALED_DOWN: Final = "CanaryScaledDown"
 PREVIOUS_SCALED_DOWN: Final = "PreviousStableScaledDown"
+# Gates: the acceptance test, webhooks, truths that take time to arrive.
+ACCEPTANCE_STARTED: Final = "AcceptanceStarted"
+WAITING_FOR_ACCEPTANCE: Final = "WaitingForAcceptance"
+ACCEPTANCE_PASSED: Final = "AcceptancePassed"
+ACCEPTANCE_FAILED: Final = "AcceptanceFailed"
+ACCEPTANCE_ERROR: Final = "AcceptanceError"
+WAITING_FOR_HOOKS: Final = "WaitingForHooks"
+PRE_ROLLOUT_PASSED: Final = "PreRolloutPassed"
+PRE_ROLLOUT_FAILED: Final = "PreRolloutFailed"
+WAITING_FOR_LABELS: Final = "WaitingForLabels"
+WAITING_FOR_CONFIRMATION: Final = "WaitingForConfirmation"
+PROMOTION_NOT_CONFIRMED: Final = "PromotionNotConfirmed"
+ROLLBACK_REQUESTED: Final = "RollbackRequested"
+POST_ROLLOUT_FAILED: Final = "PostRolloutFailed"

@@ -11,10 +11,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from canaria_operator.rollout import reasons as R
-from canaria_operator.rollout.decision import Event, HistoryRecord, HistoryResult
+from canaria_operator.rollout.decision import (
+    AcceptanceReport,
+    Event,
+    HistoryRecord,
+    HistoryResult,
+)
 from canaria_operator.rollout.model import (
     ACTIVE_PHASES,
     EventType,
+    HookType,
     Phase,
     RolloutSpec,
     RolloutState,
@@ -47,6 +53,7 @@ class Ctx:
     events: list[Event] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     action_consumed: bool = False
+    acceptance: AcceptanceReport | None = None
 
     def set(self, **changes: Any) -> None:
         self.state = self.state.model_copy(update=changes)
@@ -60,7 +67,12 @@ class Ctx:
         self.set(reason=reason, message=message)
 
     def traffic(self, weight: int, mirror: int) -> None:
-        self.set(canary_weight=weight, mirror_percent=mirror)
+        """Weights; while the canary gets a mirrored copy it may get replayed records too."""
+        replay = self.spec.replay_rps if mirror > 0 else 0.0
+        self.set(canary_weight=weight, mirror_percent=mirror, replay_rps=replay)
+
+    def clear_gate(self) -> None:
+        self.set(gate=None, gate_since=None, gate_attempts=0, last_gate_call_at=None)
 
     def progress(self) -> tuple[int, int, int]:
         """How much has been recorded so far (the fixpoint loop stops when nothing moves)."""
@@ -84,7 +96,9 @@ def start(ctx: Ctx, version: str, reason: str) -> None:
         consecutive_inconclusive=0,
         paused_by=None,
         canary_scale_down_at=None,
+        acceptance_attempt=None,
     )
+    ctx.clear_gate()
     ctx.event(
         "Normal",
         reason,
@@ -152,7 +166,9 @@ def promote(ctx: Ctx, reason: str, message: str) -> None:
         paused_by=None,
         canary_unready_since=None,
         canary_scale_down_at=None,
+        post_rollout_pending=HookType.POST_ROLLOUT in ctx.spec.hooks,
     )
+    ctx.clear_gate()
     ctx.event("Normal", reason, message)
 
 
@@ -169,7 +185,9 @@ def end_canary(
         paused_by=None,
         canary_unready_since=None,
         canary_scale_down_at=ctx.now + ctx.spec.scale_down_delay,
+        post_rollout_pending=HookType.POST_ROLLOUT in ctx.spec.hooks,
     )
+    ctx.clear_gate()
     ctx.event("Warning", reason, message)
 
 

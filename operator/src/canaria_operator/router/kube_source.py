@@ -70,6 +70,7 @@ def build_table(pods: Iterable[Json], md: Json | None, port: int) -> RoutingTabl
         canary=tuple(sorted(tracks[c.TRACK_CANARY])),
         canary_weight=min(max(weight, 0), 100),
         mirror_percent=min(max(mirror, 0), 100),
+        replay_rps=max(float(rollout.get("replayRps") or 0.0), 0.0),
         versions={t: v for t, v in versions.items() if v},
     )
 

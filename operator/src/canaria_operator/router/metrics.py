@@ -49,6 +49,13 @@ class RouterMetrics:
             [c.L_MODEL],
             registry=self.registry,
         ).labels(model)
+        replayed = Counter(
+            c.M_ROUTER_REPLAYED,
+            "Payload-log records replayed to the canary: its prediction vs the stable's then.",
+            [c.L_MODEL, c.L_RESULT],
+            registry=self.registry,
+        )
+        self.replayed = {r: replayed.labels(model, r) for r in ("agree", "disagree", "error")}
         self._children: dict[tuple[str, int], Any] = {}
 
     def request(self, track: str, code: int, seconds: float) -> None:

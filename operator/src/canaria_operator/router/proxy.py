@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 import random
 import time
 
@@ -39,6 +41,9 @@ __all__ = ["TRACK_HEADER", "Router"]
 log = logging.getLogger("canaria.router")
 
 TRACK_HEADER = b"X-Canaria-Track"
+REQUEST_ID_HEADER = b"X-Request-Id"
+_ID_PREFIX = os.urandom(6).hex().encode()
+_IDS = itertools.count(1)
 _RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}  # the front end writes its own length
 _OTHER = {c.TRACK_STABLE: c.TRACK_CANARY, c.TRACK_CANARY: c.TRACK_STABLE}
 _TRACK_BYTES = {t: t.encode() for t in c.TRACKS}
@@ -112,6 +117,9 @@ class Router:
         own = self._own.get(req.path)
         if own is not None and req.method == "GET":
             respond(own())
+            return
+        if req.path.startswith(c.PATH_INTERNAL_PREFIX):  # pod-to-pod endpoints: not for clients
+            respond(_error(404, f"{req.path}: not found"))
             return
         self.inflight += 1
 
@@ -223,7 +231,11 @@ class _Forward:
         draw = sticky_bucket(key.decode("latin-1")) if key else router.rng.randrange(10_000)
         self.track = choose_track(self.table.canary_weight, draw)
         self.candidates = router.candidates(self.table, self.track)
-        self.headers = req.headers  # end-to-end fields only (the front end dropped the rest)
+        # end-to-end fields only (the front end dropped the rest); a request id when the client
+        # sent none, so that a mirrored copy carries the same one (truths find both answers)
+        self.headers = req.headers
+        if req.header(REQUEST_ID_HEADER) is None:
+            self.headers = [*req.headers, (REQUEST_ID_HEADER, b"%s-%x" % (_ID_PREFIX, next(_IDS)))]
         self.tried: list[str] = []
         self.i = 0
         self.resent = False
@@ -288,6 +300,7 @@ class _Forward:
             table.mirror_percent
             and used == c.TRACK_STABLE
             and resp.status == 200
+            and not self.req.path.endswith("/feedback")  # truths are fanned out by the pods
             and router.rng.randrange(100) < table.mirror_percent
         ):
             router.mirror(table, self.req, self.headers, resp.body)

@@ -12,6 +12,7 @@ import sys
 
 from canaria_operator.router.metrics import RouterMetrics
 from canaria_operator.router.proxy import Router
+from canaria_operator.router.replay import Replayer
 from canaria_operator.router.sources import BackendSource, StaticSource
 from canaria_operator.router.table import Backend, RoutingTable
 from canaria_operator.router.wire import Connections, ServerProtocol
@@ -83,6 +84,7 @@ async def run_router(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     source_task = asyncio.ensure_future(router.source.run())
+    replay_task = asyncio.ensure_future(Replayer(router).run())  # idle unless status asks
     stop_task = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({source_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -101,6 +103,7 @@ async def run_router(
     finally:
         stop_task.cancel()
         source_task.cancel()
+        replay_task.cancel()
         server.close()
         await router.close()
 

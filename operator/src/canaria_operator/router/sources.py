@@ -45,7 +45,7 @@ def table_from_mapping(data: Any) -> RoutingTable:
     "mirrorPercent": 0}``; ValueError names the bad field."""
     if not isinstance(data, dict):
         raise ValueError("routing file: expected a mapping at the top level")
-    unknown = set(data) - {"stable", "canary", "canaryWeight", "mirrorPercent"}
+    unknown = set(data) - {"stable", "canary", "canaryWeight", "mirrorPercent", "replayRps"}
     if unknown:
         raise ValueError(f"routing file: unknown field(s) {sorted(unknown)}")
     tracks: dict[str, tuple[Backend, ...]] = {}
@@ -60,11 +60,15 @@ def table_from_mapping(data: Any) -> RoutingTable:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
             raise ValueError(f"routing file: {key} must be an integer within 0..100")
         numbers[key] = value
+    replay = data.get("replayRps", 0)
+    if not isinstance(replay, int | float) or isinstance(replay, bool) or not 0 <= replay <= 100:
+        raise ValueError("routing file: replayRps must be a number within 0..100")
     return RoutingTable(
         stable=tracks["stable"],
         canary=tracks["canary"],
         canary_weight=numbers["canaryWeight"],
         mirror_percent=numbers["mirrorPercent"],
+        replay_rps=float(replay),
     )
 
 

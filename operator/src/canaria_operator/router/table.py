@@ -40,6 +40,8 @@ class RoutingTable:
     canary: tuple[Backend, ...] = ()
     canary_weight: int = 0
     mirror_percent: int = 0
+    # Payload-log records per second replayed to the canary (spec.rollout.analysis.replay).
+    replay_rps: float = 0.0
     # Versions behind each track, for logs and status (optional).
     versions: dict[str, str] = field(default_factory=dict)
 

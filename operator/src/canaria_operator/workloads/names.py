@@ -11,11 +11,14 @@ __all__ = [
     "ANNOTATION_PREFIX",
     "ANNOTATION_SPEC_HASH",
     "ANNOTATION_TEMPLATE_HASH",
+    "COMPONENT_ACCEPTANCE",
     "COMPONENT_ROUTER",
     "COMPONENT_SERVING",
     "MANAGED_BY",
     "PART_OF",
+    "acceptance_job_name",
     "deployment_name",
+    "feedback_service_name",
     "router_labels",
     "router_name",
     "selector_labels",
@@ -32,6 +35,7 @@ MANAGED_BY = "canaria-operator"
 PART_OF = "canaria"
 COMPONENT_SERVING = "serving"
 COMPONENT_ROUTER = "router"
+COMPONENT_ACCEPTANCE = "acceptance"
 _MAX_NAME = 63
 _SAFE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
@@ -58,6 +62,17 @@ def deployment_name(md: str, version: str) -> str:
 def service_name(md: str, track: str) -> str:
     """``<md>-stable`` / ``<md>-canary``: selects the pods of the version holding the role."""
     return f"{md}-{track}"
+
+
+def feedback_service_name(md: str) -> str:
+    """``<md>-feedback``: a headless Service selecting every serving pod of the model (its DNS
+    name lists their IPs: a feedback call's fan-out)."""
+    return f"{md}-feedback"
+
+
+def acceptance_job_name(md: str, attempt: str) -> str:
+    """``<md>-acceptance-<attempt>`` (the name shortened to fit a label value, 63)."""
+    return f"{md[: _MAX_NAME - 12 - len(attempt)]}-acceptance-{attempt}"
 
 
 def router_name(md: str) -> str:

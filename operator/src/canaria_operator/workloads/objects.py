@@ -128,6 +128,18 @@ class VersionObjects:
         return [o for o in (self.deployment, self.hpa) if o is not None]
 
 
+def _retirement_env(md: ModelDeployment) -> list[Json]:
+    """The serving container's Deprecation/Sunset settings while spec.retire is set."""
+    retire = md.spec.retire
+    if retire is None:
+        return []
+    env = [{"name": contract.ENV_SUNSET, "value": retire.at.isoformat()}]
+    if retire.deprecated_at is not None:
+        value = retire.deprecated_at.isoformat()
+        env.append({"name": contract.ENV_DEPRECATED_AT, "value": value})
+    return env
+
+
 def build_version(
     md: ModelDeployment,
     artifact: Artifact,
@@ -155,6 +167,7 @@ def build_version(
         image=image,
         pull_policy=pull_policy,
         annotations=pod_annotations,
+        extra_env=_retirement_env(md),
     )
     deploy_spec: Json = {
         "selector": {"matchLabels": selector_labels(md.name, artifact.version)},

@@ -15,17 +15,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaria_operator.api.base import parse_duration
 from canaria_operator.api.spec import Serving
 from canaria_operator.workloads.artifact import Artifact
+from canaria_operator.workloads.names import feedback_service_name
 from canaria_serving import contract
 
 __all__ = [
+    "FETCH_RESOURCES",
     "MODEL_DIR",
     "MODEL_FILE",
     "PAYLOAD_LOG_FILE",
     "RUN_AS",
+    "TMP_DIR",
     "container_security",
     "http_probe",
+    "pod_security",
     "pod_template",
 ]
 
@@ -33,6 +38,9 @@ Json = dict[str, Any]
 
 MODEL_DIR = "/models"
 MODEL_FILE = f"{MODEL_DIR}/model.onnx"
+# an MLflow model directory is fetched here; the server loads its model.onnx, and
+# onnxruntime finds the external data files beside it
+MODEL_DIRECTORY = f"{MODEL_DIR}/model"
 PVC_MOUNT = f"{MODEL_DIR}/pvc"
 TMP_DIR = "/tmp"
 PAYLOAD_DIR = "/var/log/canaria"
@@ -54,7 +62,7 @@ def container_security() -> Json:
     }
 
 
-def _pod_security() -> Json:
+def pod_security() -> Json:
     return {
         "runAsNonRoot": True,
         "runAsUser": RUN_AS,
@@ -114,7 +122,7 @@ def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list
         return f"{PVC_MOUNT}/{path}", [volume], [mount], []
     volume = {"name": "model", "emptyDir": {}}
     return (
-        MODEL_FILE,
+        f"{MODEL_DIRECTORY}/model.onnx" if artifact.kind == "mlflow" else MODEL_FILE,
         [volume],
         [{"name": "model", "mountPath": MODEL_DIR, "readOnly": True}],
         [{"name": "model", "mountPath": MODEL_DIR}],
@@ -122,7 +130,8 @@ def _model_source(artifact: Artifact) -> tuple[str, list[Json], list[Json], list
 
 
 def _fetch_container(artifact: Artifact, image: str, pull: str, mounts: list[Json]) -> Json:
-    args = ["fetch", artifact.uri, "--dest", MODEL_FILE]
+    dest = MODEL_DIRECTORY if artifact.kind == "mlflow" else MODEL_FILE
+    args = ["fetch", artifact.uri, "--dest", dest]
     if artifact.sha256:
         args += ["--sha256", artifact.sha256]
     container: Json = {
@@ -142,7 +151,13 @@ def _fetch_container(artifact: Artifact, image: str, pull: str, mounts: list[Jso
 
 
 def _serve_env(
-    model_name: str, track: str, artifact: Artifact, serving: Serving, model_path: str
+    model_name: str,
+    track: str,
+    artifact: Artifact,
+    serving: Serving,
+    model_path: str,
+    *,
+    md_name: str,
 ) -> list[Json]:
     env = [
         _env(contract.ENV_MODEL_PATH, model_path),
@@ -162,8 +177,22 @@ def _serve_env(
             _env(contract.ENV_PAYLOAD_LOG_PATH, PAYLOAD_LOG_FILE),
             _env(contract.ENV_PAYLOAD_LOG_SAMPLE_RATE, serving.payload_log.sample_rate),
         ]
+    env += _feedback_env(serving, md_name)
     env += [_env(e.name, e.value) for e in serving.env]
     return env
+
+
+def _feedback_env(serving: Serving, md_name: str) -> list[Json]:
+    """Ground-truth feedback: how long and how many predictions the pod keeps, and the
+    headless Service listing every serving pod of the model (the fan-out's peers)."""
+    fb = serving.feedback
+    if fb is None:
+        return []
+    return [
+        _env(contract.ENV_FEEDBACK_RETENTION_S, parse_duration(fb.retention).total_seconds()),
+        _env(contract.ENV_FEEDBACK_MAX_PREDICTIONS, fb.max_predictions),
+        _env(contract.ENV_FEEDBACK_PEERS, feedback_service_name(md_name)),
+    ]
 
 
 def _resources(serving: Serving) -> Json:
@@ -181,6 +210,7 @@ def pod_template(
     image: str,
     pull_policy: str = "IfNotPresent",
     annotations: dict[str, str] | None = None,
+    extra_env: list[Json] | None = None,
 ) -> Json:
     """``spec.template`` of the track's Deployment."""
     image = serving.image or image
@@ -196,7 +226,17 @@ def pod_template(
         "imagePullPolicy": pull_policy,
         "command": ["canaria"],
         "args": ["serve"],
-        "env": _serve_env(model_name, track, artifact, serving, model_path),
+        "env": [
+            *_serve_env(
+                model_name,
+                track,
+                artifact,
+                serving,
+                model_path,
+                md_name=labels[contract.LABEL_MODEL],
+            ),
+            *(extra_env or []),
+        ],
         "ports": [{"name": "http", "containerPort": contract.SERVING_PORT, "protocol": "TCP"}],
         "startupProbe": http_probe(contract.PATH_READY, 2, 150),
         "readinessProbe": http_probe(contract.PATH_READY, 5, 2),
@@ -208,7 +248,7 @@ def pod_template(
     }
     spec: Json = {
         "automountServiceAccountToken": False,
-        "securityContext": _pod_security(),
+        "securityContext": pod_security(),
         "terminationGracePeriodSeconds": 40,
         "containers": [serve],
         "volumes": volumes,

@@ -36,6 +36,13 @@ def register(sub: Any) -> None:
         help="regression parity: max |onnx - sklearn| as a fraction of the output scale "
         "(default 1e-4)",
     )
+    p.add_argument(
+        "--register",
+        metavar="NAME",
+        help="also log the model as a new version of this MLflow registered model "
+        "(needs the mlflow package: pip install 'canaria[mlflow]')",
+    )
+    p.add_argument("--tracking-uri", help="MLflow tracking server for --register")
     p.set_defaults(func=_run)
     c: argparse.ArgumentParser = sub.add_parser(
         "card",
@@ -84,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
     from canaria_serving.packaging.parity import DEFAULT_TOLERANCE
 
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    if args.register and not args.tracking_uri:
+        print("canaria package: --register needs --tracking-uri", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         packaged = package_file(
             args.model,
@@ -112,4 +122,18 @@ def _run(args: argparse.Namespace) -> int:
         f"version={card.version}"
     )
     print(f"sha256 {packaged.sha256}  (also in {args.output}.sha256)")
+    if args.register:
+        return _register(args)
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    from canaria_serving.packaging.register import register_onnx
+
+    try:
+        reg = register_onnx(args.output, args.register, args.tracking_uri)
+    except Exception as exc:  # MLflow raises many types; one line for the user
+        print(f"canaria package: --register failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"registered {reg.uri} at {args.tracking_uri} (digest {reg.digest})")
     return 0

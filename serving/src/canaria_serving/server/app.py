@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from canaria_serving.runtime.loading import ModelLoadError
 from canaria_serving.server.errors import install_error_handlers
 from canaria_serving.server.fastpath import FastPath
+from canaria_serving.server.retirement import serving_app
 from canaria_serving.server.routes import build_router
 from canaria_serving.server.service import InferenceService
 from canaria_serving.settings import ServeSettings
@@ -49,7 +50,7 @@ def create_app(settings: ServeSettings) -> FastPath:
     )
     install_error_handlers(api)
     api.include_router(build_router(service))
-    return FastPath(service, api, settings.max_body_bytes)
+    return serving_app(service, api, settings)
 
 
 def create_app_from_env() -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from canaria_serving.feedback import ids
 from canaria_serving.server.codec import BinaryResponse
 from canaria_serving.server.errors import (
     BadRequest,
@@ -88,10 +89,11 @@ class FastPath:
             await _respond(send, status, payload, allow=status == 405)
             return
         extra = () if header_length is None else (header_length,)
+        answered = ids.slot(rid or ids.new_id())  # the client's id, or one assigned here
         status, payload = await self.service.handle(
-            protocol, getattr(self.service, method), *args, body, rid, *extra
+            protocol, getattr(self.service, method), *args, body, answered[0], *extra
         )
-        await _respond(send, status, payload)
+        await _respond(send, status, payload, request_id=answered[0])
 
     def _too_large(self) -> str:
         return f"request body is larger than the limit of {self.max_body} bytes"
@@ -137,7 +139,9 @@ def _check_content_type(value: bytes) -> None:
         )
 
 
-async def _respond(send: Send, status: int, body: bytes, allow: bool = False) -> None:
+async def _respond(
+    send: Send, status: int, body: bytes, allow: bool = False, request_id: str | None = None
+) -> None:
     if isinstance(body, BinaryResponse):
         headers = [
             (b"content-type", b"application/octet-stream"),
@@ -148,5 +152,7 @@ async def _respond(send: Send, status: int, body: bytes, allow: bool = False) ->
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
     if allow:
         headers.append((b"allow", b"POST"))
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id.encode("latin-1", "replace")))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -142,4 +142,7 @@ def build_router(service: InferenceService) -> APIRouter:
     async def predict_batch(request: Request) -> Response:
         return await hot("predict", request, "predict_batch")
 
+    from canaria_serving.feedback.routes import feedback_router
+
+    router.include_router(feedback_router(service))
     return router

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from canaria_serving.drift import DriftMonitor
+from canaria_serving.feedback import FeedbackHub, ids, start_feedback
 from canaria_serving.metrics import ServingMetrics, multiprocess_enabled
 from canaria_serving.payload_log import PayloadLogger
 from canaria_serving.runtime import MicroBatcher, ModelRuntime, load_model
@@ -48,6 +49,7 @@ class InferenceService:
         self.drift: DriftMonitor | None = None
         self.payload: PayloadLogger | None = None
         self.batcher: MicroBatcher | None = None
+        self.feedback: FeedbackHub | None = None
         self._ids = itertools.count(1)
         self._pid = os.getpid()
         self._drift_task: asyncio.Task[None] | None = None
@@ -79,6 +81,9 @@ class InferenceService:
         features = rt.feature_names
         self.metrics = ServingMetrics(
             rt.name, rt.version, s.track, sha256=rt.sha256, classes=rt.classes, features=features
+        )
+        self.feedback = start_feedback(
+            rt, self.metrics.registry, (rt.name, rt.version, s.track), s.host, s.port
         )
         refs = rt.card.features if rt.card is not None else []
         numeric = rt.single is not None and rt.single.dtype.kind in "fiub"
@@ -135,6 +140,8 @@ class InferenceService:
             await self.batcher.stop()
         if self.payload is not None:
             await asyncio.to_thread(self.payload.stop)
+        if self.feedback is not None:
+            await asyncio.to_thread(self.feedback.stop)
 
     @property
     def ready(self) -> bool:
@@ -281,6 +288,13 @@ class InferenceService:
     def _log_payload(
         self, request_id: str | None, protocol: str, inputs: Any, outputs: Any
     ) -> None:
+        request_id = request_id or ids.new_id()
+        ids.answered_as(request_id)  # the id the answer carries back (X-Request-Id)
+        if self.feedback is not None:
+            try:
+                self.feedback.record(request_id, outputs)
+            except Exception as exc:
+                self._guarded("keeping the prediction for feedback", exc)
         try:
             if self.payload is not None and self.payload.sampled():
                 rid = request_id or f"{self._pid}-{next(self._ids)}"
