@@ -172,6 +172,7 @@ class FakeCluster:
                 n = have["spec"].get("replicas", 1)
                 have["metadata"]["generation"] = 1
                 have["status"] = {"observedGeneration": 1, "replicas": n, "updatedReplicas": n}
+                have["status"]["readyReplicas"] = n  # the kubelet: every pod Ready
             self.objects[w.key] = have
         if outcome.route is not None:
             assert self.route is not None

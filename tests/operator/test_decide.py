@@ -123,6 +123,29 @@ def test_first_version_writes_its_objects_and_a_pending_status() -> None:
     ]
 
 
+@pytest.mark.parametrize("router", ["Builtin", "Replicas"])
+def test_ready_waits_for_a_router_pod_where_the_traffic_mode_runs_one(router: str) -> None:
+    cluster = FakeCluster(_spec(router=router))
+    cluster.reconcile()
+    if router == "Builtin":  # its stable pods are Ready, its router's pod not yet
+        cluster.objects[("Deployment", "iris-router")]["status"]["readyReplicas"] = 0
+    o = cluster.reconcile(advance=1)
+    ready = _conditions(o)["Ready"]
+    if router == "Builtin":
+        assert o.status.phase == "Pending"
+        assert ready == (
+            "False",
+            C.R_ROUTER_NOT_READY,
+            "stable v1: 4/4 pods Ready; router 0/1 pods Ready",
+        )
+        cluster.objects[("Deployment", "iris-router")]["status"]["readyReplicas"] = 1
+        o = cluster.reconcile(advance=1)
+        assert _conditions(o)["Ready"][:2] == ("True", C.R_STABLE_READY)
+    else:  # no router: the stable's pods are the whole story
+        assert ready == ("True", C.R_STABLE_READY, "stable v1: 4/4 pods Ready")
+    assert o.status.phase == "Ready"
+
+
 def test_an_unchanged_object_needs_no_write_and_no_status() -> None:
     cluster = _ready()
     stored = copy.deepcopy(cluster.status)

@@ -28,6 +28,7 @@ __all__ = [
     "R_ROLLED_BACK",
     "R_ROLLOUT_IN_PROGRESS",
     "R_ROLLOUT_PAUSED",
+    "R_ROUTER_NOT_READY",
     "R_ROUTE_INVALID",
     "R_ROUTE_NOT_FOUND",
     "R_SECRET_NOT_FOUND",
@@ -46,6 +47,7 @@ DEGRADED: Final = "Degraded"
 # Ready
 R_STABLE_READY: Final = "StableReady"
 R_STABLE_NOT_READY: Final = "StableNotReady"
+R_ROUTER_NOT_READY: Final = "RouterNotReady"  # the stable is, but no router pod answers yet
 # Progressing
 R_ROLLOUT_IN_PROGRESS: Final = "RolloutInProgress"
 R_ROLLOUT_PAUSED: Final = "RolloutPaused"

@@ -16,9 +16,10 @@ annotation. The shell (:mod:`.reconciler`) only executes it. Steps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from canaria_operator import conditions as C
 from canaria_operator.analysis.result import CheckResult
@@ -53,7 +54,7 @@ from canaria_operator.reconcile.retire import (
     scale_to_zero,
     with_deprecation_date,
 )
-from canaria_operator.reconcile.snapshot import Snapshot
+from canaria_operator.reconcile.snapshot import Key, Snapshot
 from canaria_operator.reconcile.status import degrade, new_status
 from canaria_operator.reconcile.truth import truth_objects, truth_status
 from canaria_operator.rollout import reasons as R
@@ -68,7 +69,7 @@ from canaria_operator.rollout.model import (
 from canaria_operator.settings import OperatorSettings
 from canaria_operator.traffic import Placement, RouteUpdate
 from canaria_operator.workloads.artifact import Artifact
-from canaria_operator.workloads.names import deployment_name
+from canaria_operator.workloads.names import deployment_name, router_name
 from canaria_serving import contract
 
 __all__ = ["Outcome", "decide", "known_artifacts", "placement_of"]
@@ -212,6 +213,20 @@ def _problems(snap: Snapshot, placement: Placement) -> list[Problem]:
     return found
 
 
+def _router_pods(
+    md: ModelDeployment,
+    desired: Mapping[Key, dict[str, Any]],
+    observed: Mapping[Key, dict[str, Any]],
+) -> tuple[int, int] | None:
+    """(ready, desired) pods of the router Deployment, when the traffic mode runs one."""
+    key = ("Deployment", router_name(md.name))
+    if key not in desired:
+        return None
+    dep = observed.get(key) or {}
+    ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
+    return ready, int((desired[key].get("spec") or {}).get("replicas") or 1)
+
+
 def decide(
     snap: Snapshot,
     checks: Sequence[CheckResult],
@@ -275,6 +290,7 @@ def decide(
         problems=problems,
         stable_updating=stable_updating(snap, placement, writes),
         now=now,
+        router=_router_pods(md, desired, snap.objects),
     )
     status = status.model_copy(
         update={"registry": registry.status, "retirement": retirement_status(md, now)}

@@ -104,8 +104,11 @@ def new_status(
     problems: Sequence[Problem],
     stable_updating: bool,
     now: datetime,
+    router: tuple[int, int] | None = None,
 ) -> ModelDeploymentStatus:
-    """The complete status after this reconcile (conditions merged with the old ones)."""
+    """The complete status after this reconcile (conditions merged with the old ones).
+    ``router``: (ready, desired) pods of the router Deployment, when the traffic mode runs one:
+    the model is Ready when its Service can answer, not only its stable pods."""
     p = placement
     stable_h = health.get(p.stable.version)
     ready = stable_h is not None and stable_h.ready >= max(1, stable_h.desired)
@@ -116,13 +119,13 @@ def new_status(
         if stable_h is None
         else f"stable {p.stable.version}: {stable_h.ready}/{stable_h.desired} pods Ready"
     )
+    reason = C.R_STABLE_READY if ready else C.R_STABLE_NOT_READY
+    if router is not None and stable_h is not None and stable_h.desired > 0:
+        ready_msg += f"; router {router[0]}/{router[1]} pods Ready"
+        if ready and router[0] < 1:
+            ready, reason = False, C.R_ROUTER_NOT_READY
     cond = _conditions(md, now)
-    ready_cond = cond(
-        "Ready",
-        "True" if ready else "False",
-        C.R_STABLE_READY if ready else C.R_STABLE_NOT_READY,
-        ready_msg,
-    )
+    ready_cond = cond("Ready", "True" if ready else "False", reason, ready_msg)
     progressing = _progressing(cond, p, state, stable_updating)
     weight = p.canary_weight if p.canary is not None else 0
     status = ModelDeploymentStatus(
