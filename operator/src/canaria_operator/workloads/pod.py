@@ -26,6 +26,7 @@ __all__ = [
     "MODEL_DIR",
     "MODEL_FILE",
     "PAYLOAD_LOG_FILE",
+    "PRESTOP_SECONDS",
     "RUN_AS",
     "TMP_DIR",
     "container_security",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 Json = dict[str, Any]
+
+# Seconds a going pod keeps serving before it is told to stop (both the serving and the
+# router pods): its endpoints are removed meanwhile.
+PRESTOP_SECONDS = 5
 
 MODEL_DIR = "/models"
 MODEL_FILE = f"{MODEL_DIR}/model.onnx"
@@ -241,6 +246,10 @@ def pod_template(
         "startupProbe": http_probe(contract.PATH_READY, 2, 150),
         "readinessProbe": http_probe(contract.PATH_READY, 5, 2),
         "livenessProbe": http_probe(contract.PATH_LIVE, 10, 3),
+        # Before SIGTERM: time for kube-proxy and the routers to drop the going pod, so no new
+        # connection reaches a server that stopped listening (Replicas mode: the Service
+        # itself sends clients to these pods).
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "resources": _resources(serving),
         "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",

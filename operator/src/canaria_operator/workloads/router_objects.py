@@ -13,7 +13,7 @@ from typing import Any
 from canaria_operator.api.model import GROUP, PLURAL, ModelDeployment
 from canaria_operator.workloads.names import router_labels, router_name
 from canaria_operator.workloads.objects import meta, stamp
-from canaria_operator.workloads.pod import container_security, http_probe
+from canaria_operator.workloads.pod import PRESTOP_SECONDS, container_security, http_probe
 from canaria_serving import contract
 
 __all__ = ["ROUTER_RULES", "router_objects"]
@@ -25,9 +25,6 @@ ROUTER_RULES: list[Json] = [
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["list", "watch"]},
 ]
 _RESOURCES: Json = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
-
-
-PRESTOP_SECONDS = 5
 
 
 def _container(md: ModelDeployment, image: str, pull_policy: str) -> Json:
