@@ -96,7 +96,7 @@ class Refused:
 class Works:
     """What a rollout of the combination promises."""
 
-    # Stages in order (Immediate: none; the stable is replaced in place at once).
+    # Stages in order (Immediate: none; the stable is replaced once the new pods are Ready).
     stages: tuple[str, ...]
     # The checks each judged stage runs (a stage absent here passes on time alone).
     judged: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -233,19 +233,21 @@ def test_failed_rounds_roll_back_keep_the_canary_warm_then_delete_it() -> None:
     assert o.status.phase == "RolledBack"  # spec still asks for v3: status says so
 
 
-def test_immediate_replaces_the_stable_in_place() -> None:
+def test_immediate_replaces_the_stable_once_the_new_pods_are_ready() -> None:
     cluster = _ready(strategy="Immediate")
     cluster.release("v2")
     o = cluster.reconcile(advance=1)
-    assert _writes(o) == [
-        ("apply", "Deployment", "iris-v2"),
-        ("apply", "Service", "iris-stable"),
-        ("delete", "Deployment", "iris-v1"),
-    ]
+    assert _writes(o) == [("apply", "Deployment", "iris-v2"), ("apply", "Service", "iris-canary")]
+    assert o.status.stable.version == "v1"
+    assert cluster.answers() == {"v1": 1.0}
+    o = cluster.reconcile(advance=1)  # its pods are Ready now
+    assert ("apply", "Service", "iris-stable") in _writes(o)
+    assert ("delete", "Deployment", "iris-v1") not in _writes(o)  # warm until the delay
     assert [(h.version, h.result, h.reason) for h in o.status.history] == [
         ("v2", "Replaced", "ReplacedImmediately: v1 replaced by v2")
     ]
     assert ("Normal", "ReplacedImmediately") in _events(o)
+    assert cluster.answers() == {"v2": 1.0}
 
 
 def test_an_unknown_action_is_refused_with_an_event_and_cleared() -> None:

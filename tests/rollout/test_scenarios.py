@@ -277,22 +277,44 @@ def test_spec_reverted_to_stable_rolls_back() -> None:
     assert (sim.state.phase, sim.state.reason) == (Phase.ROLLED_BACK, reasons.SPEC_REVERTED)
 
 
-def test_immediate_replaces_in_place() -> None:
+def test_immediate_replaces_once_the_new_pods_are_ready_and_keeps_the_old_warm() -> None:
     sim = Sim(spec=RolloutSpec(strategy=Strategy.IMMEDIATE))
     sim.tick()
     sim.target = "v2"
     d = sim.tick()
+    started_at = sim.now
+    # no request may find no pod: v1 serves everything until v2's pods are Ready
+    assert (sim.state.stable_version, sim.state.canary_version) == ("v1", "v2")
+    assert sim.state.reason == reasons.WAITING_FOR_CANARY
+    assert d.history == ()
+    assert not d.analysis_due
+    sim.ready()
+    d = sim.tick(advance=timedelta(seconds=7))
     assert d.history == (
         HistoryRecord(
             version="v2",
             result="Replaced",
             reason=f"{reasons.REPLACED}: v1 replaced by v2",
-            started_at=sim.now,
+            started_at=started_at,
             finished_at=sim.now,
         ),
     )
     assert sim.reasons(d) == [reasons.REPLACED]
-    assert sim.state.stable_version == "v2"
+    assert (sim.state.stable_version, sim.state.previous_version) == ("v2", "v1")
+    assert sim.state.previous_scale_down_at == sim.now + sim.spec.scale_down_delay
+    assert weights(sim) == []  # never a step: 0 % to 100 % at once
+
+
+def test_immediate_never_ready_is_rolled_back_at_its_deadline() -> None:
+    sim = Sim(spec=RolloutSpec(strategy=Strategy.IMMEDIATE, progress_deadline=timedelta(minutes=1)))
+    sim.tick()
+    sim.target = "v2"
+    sim.pods = CanaryPods(desired=1, ready=0, reason="Init:Error: sha256 mismatch")
+    sim.tick()
+    sim.tick(advance=timedelta(minutes=1))
+    assert phase_of(sim) is Phase.ROLLED_BACK
+    assert sim.state.reason == reasons.PROGRESS_DEADLINE_EXCEEDED
+    assert sim.state.stable_version == "v1"
 
 
 def test_old_rounds_are_ignored() -> None:

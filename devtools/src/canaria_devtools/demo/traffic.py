@@ -32,8 +32,10 @@ class Record:
 
     @property
     def failed(self) -> bool:
-        """Failed by the system (not answered by a model): no response, or a router error."""
-        return self.status is None or (self.status != 200 and self.track is None)
+        """Failed by the system (not answered by a model): no response, or a router error.
+        A 500 is the model's own failure (the router never answers 500; without a router,
+        traffic mode Replicas, the serving pod answers with no track header)."""
+        return self.status is None or (self.status not in (200, 500) and self.track is None)
 
 
 class LoadGenerator:

@@ -113,8 +113,6 @@ def _transition(ctx: Ctx, inputs: RolloutInput, analysis: list[CheckResult]) -> 
     s, target = ctx.state, inputs.target_version
     if s.stable_version is None:
         ctx.set(stable_version=target, reason=R.IDLE, message=f"serving {target}")
-    elif ctx.spec.strategy is Strategy.IMMEDIATE and target != s.stable_version:
-        replace_immediately(ctx, target)
     elif target == s.stable_version:
         if s.phase in ACTIVE_PHASES:
             rollback(ctx, R.SPEC_REVERTED, f"spec.model is back to stable {target}")
@@ -153,6 +151,9 @@ def _progress(ctx: Ctx, inputs: RolloutInput, analysis: list[CheckResult]) -> No
             return
     elif s.canary_unready_since is not None:
         ctx.set(canary_unready_since=None)
+    if spec.strategy is Strategy.IMMEDIATE:  # its pods are Ready: it takes over at once
+        replace_immediately(ctx)
+        return
     if ctx.state.stage is Stage.WAITING:
         gates.before_traffic(ctx, inputs)
         return

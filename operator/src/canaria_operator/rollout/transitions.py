@@ -234,31 +234,30 @@ def restore_previous(ctx: Ctx, reason: str, message: str) -> None:
     ctx.event("Warning", reason, message)
 
 
-def replace_immediately(ctx: Ctx, target: str) -> None:
-    """Strategy Immediate: the stable track runs ``target`` from now on (a canary goes)."""
-    s = ctx.state
-    if s.phase in ACTIVE_PHASES and s.canary_version is not None:
-        supersede(ctx, target)
-    old = ctx.state.stable_version
-    ctx.history.append(
-        HistoryRecord(
-            version=target,
-            result="Replaced",
-            reason=f"{R.REPLACED}: {old} replaced by {target}",
-            started_at=ctx.now,
-            finished_at=ctx.now,
-        )
-    )
+def replace_immediately(ctx: Ctx) -> None:
+    """Strategy Immediate: the new version, once its pods are Ready, takes every request at
+    once, with no steps and no analysis; the old stable stays warm as the previous one (as
+    after a promotion) so no request finds no pod."""
+    s, now = ctx.state, ctx.now
+    assert s.canary_version is not None
+    old, target = s.stable_version, s.canary_version
+    history(ctx, target, "Replaced", f"{R.REPLACED}: {old} replaced by {target}")
+    ctx.traffic(0, 0)
     ctx.set(
         phase=Phase.PROMOTED,
         stage=None,
         stable_version=target,
         canary_version=None,
-        canary_scale_down_at=None,
+        previous_version=old,
+        previous_scale_down_at=now + ctx.spec.scale_down_delay,
         step_index=-1,
-        started_at=ctx.now,
+        paused_by=None,
+        canary_unready_since=None,
+        canary_scale_down_at=None,
+        post_rollout_pending=HookType.POST_ROLLOUT in ctx.spec.hooks,
     )
-    ctx.event("Normal", R.REPLACED, f"stable replaced in place by {target}")
+    ctx.clear_gate()
+    ctx.event("Normal", R.REPLACED, f"{old} replaced by {target}, whose pods are Ready")
 
 
 def timers(ctx: Ctx) -> None:
