@@ -63,8 +63,11 @@ def test_create_update_immediate_and_delete(
     assert labels["app.kubernetes.io/managed-by"] == "canaria-operator"
     assert {e["reason"] for e in events(crds, namespace, "iris")} >= {"StableReady", "PhaseReady"}
 
-    # Immediate: v2 replaces v1 at once, no canary track, no analysis.
-    apply_md(crds, namespace, "iris", _spec(models, "v2", "Immediate"))
+    # Immediate: v2 replaces v1 as soon as its pods are Ready, no steps, no analysis; v1
+    # stays warm for scaleDownDelay, then goes.
+    spec = _spec(models, "v2", "Immediate")
+    spec["rollout"]["scaleDownDelay"] = "5s"
+    apply_md(crds, namespace, "iris", spec)
     md = wait_md(
         crds,
         namespace,
@@ -77,7 +80,7 @@ def test_create_update_immediate_and_delete(
         ),
     )
     wait_for(
-        "the v1 Deployment replaced by v2",
+        "the v1 Deployment gone after the scale-down delay",
         lambda: _versions(owned(crds, namespace, "deployment", "iris")) == {"iris-v2": "v2"},
         timeout=30,
     )
