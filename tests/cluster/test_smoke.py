@@ -143,7 +143,14 @@ def test_service_through_kube_proxy_and_dns_inside_pods(dev_cluster: Any, served
     svc = kubectl_json(dev_cluster, "get", "service", "srv", "-n", served)
     cluster_ip = svc["spec"]["clusterIP"]
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(dev_cluster.net.service_cidr)
-    meta = httpx.get(f"http://{cluster_ip}/v2/models/iris", timeout=5).json()
+
+    def metadata() -> dict[str, Any] | None:
+        try:
+            return dict(httpx.get(f"http://{cluster_ip}/v2/models/iris", timeout=5).json())
+        except httpx.HTTPError:  # the pod is Ready; kube-proxy has not written its rules yet
+            return None
+
+    meta = wait_for("the Service answering through kube-proxy", metadata, timeout=60)
     assert meta["name"] == "iris"
     out = _exec_python(
         dev_cluster,
