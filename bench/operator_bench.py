@@ -1,6 +1,7 @@
 """Operator benchmark on the dev cluster (not a test): reaction time, scale, memory.
 
     canaria dev-cluster up --kwok-nodes 3; eval "$(canaria dev-cluster env)"
+    kubectl apply -f charts/canaria/crds/      # a fresh cluster has no CRDs yet
     .venv/bin/python bench/operator_bench.py [--count 300]
 
 Starts `canaria operator` on a fresh namespace and measures, in the same run (the real node is

@@ -80,10 +80,7 @@ class Kube:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeError(0, "Unreachable", f"API server unreachable: {exc}") from exc
-        data: Json = json.loads(raw) if raw else {}
-        if not 200 <= status <= 299:
-            raise KubeError.from_status(status, data)
-        return data
+        return _decoded(status, raw)
 
     # --- conveniences ------------------------------------------------------------------------
 
@@ -148,3 +145,20 @@ class Kube:
 
     async def create(self, res: Resource, namespace: str, obj: Json) -> Json:
         return await self.request("POST", res.path(namespace), body=obj)
+
+
+def _decoded(status: int, raw: bytes) -> Json:
+    """The answer's JSON, or a KubeError naming the status (and the text of a body that is
+    not a JSON object: "404 page not found" for an API that is not installed)."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        text = raw[:200].decode("utf-8", "replace").strip()
+        if 200 <= status <= 299:
+            raise KubeError(status, "InvalidResponse", f"HTTP {status}, not a JSON object: {text}")
+        raise KubeError.from_status(status, {"message": f"HTTP {status}: {text}"})
+    if not 200 <= status <= 299:
+        raise KubeError.from_status(status, data)
+    return data
